@@ -1,0 +1,79 @@
+//! Domain events: what changed, published on the bus after commit and kept
+//! in the store's event table (the CRM timeline and radar read them).
+
+use crate::analysis::Sentiment;
+use crate::clock::Timestamp;
+use crate::ids::*;
+use crate::model::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DomainEvent {
+    ContactCreated {
+        contact_id: ContactId,
+        display_name: Option<String>,
+    },
+    MessageReceived {
+        message_id: MessageId,
+        conversation_id: ConversationId,
+        contact_id: ContactId,
+        channel: Channel,
+        kind: MessageKind,
+        sentiment: Option<Sentiment>,
+    },
+    MessageEchoed {
+        message_id: MessageId,
+        conversation_id: ConversationId,
+        channel: Channel,
+    },
+    DeliveryChanged {
+        message_id: MessageId,
+        state: DeliveryState,
+    },
+    ReactionChanged {
+        message_id: MessageId,
+        emoji: Option<String>,
+    },
+    MentionCaptured {
+        mention_id: MentionId,
+        platform: Platform,
+        sentiment: Option<Sentiment>,
+    },
+    ReviewCaptured {
+        review_id: ReviewId,
+        stars: Stars,
+    },
+    NoteAdded {
+        note_id: NoteId,
+        contact_id: ContactId,
+    },
+    Unrecognized {
+        raw_event_id: RawEventId,
+        kind: String,
+    },
+}
+
+impl DomainEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DomainEvent::ContactCreated { .. } => "contact_created",
+            DomainEvent::MessageReceived { .. } => "message_received",
+            DomainEvent::MessageEchoed { .. } => "message_echoed",
+            DomainEvent::DeliveryChanged { .. } => "delivery_changed",
+            DomainEvent::ReactionChanged { .. } => "reaction_changed",
+            DomainEvent::MentionCaptured { .. } => "mention_captured",
+            DomainEvent::ReviewCaptured { .. } => "review_captured",
+            DomainEvent::NoteAdded { .. } => "note_added",
+            DomainEvent::Unrecognized { .. } => "unrecognized",
+        }
+    }
+}
+
+/// A committed event with its position in the event table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub event: DomainEvent,
+}
