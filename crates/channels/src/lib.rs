@@ -1,1 +1,14 @@
-//! resonanz-channels
+//! Channel connectors for Resonanz: WhatsApp Cloud API, Facebook Messenger and
+//! Instagram. Pure parsers and signature checks for the webhook side, and a
+//! Graph API client for sends, media and templates. Every base URL is
+//! configurable so the simulator can stand in for Meta.
+
+mod json;
+
+pub mod handshake;
+pub mod meta_messaging;
+pub mod routing;
+pub mod signature;
+pub mod whatsapp;
+
+pub use json::ParseError;
