@@ -313,3 +313,187 @@ impl Parser {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MESSENGER: &str = include_str!("../tests/fixtures/messenger_batch.json");
+    const INSTAGRAM: &str = include_str!("../tests/fixtures/instagram_batch.json");
+
+    fn message<'a>(items: &'a [Inbound], id: &str) -> &'a InboundMessage {
+        items
+            .iter()
+            .find_map(|i| match i {
+                Inbound::Message(m) if m.external_id == id => Some(m),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no message {id}"))
+    }
+
+    #[test]
+    fn messenger_batch_reads_every_event_of_every_entry() {
+        let items = parse_webhook(MESSENGER.as_bytes(), Channel::Messenger).unwrap();
+        // 14 events, one delivery names two mids: 15 items.
+        assert_eq!(items.len(), 15, "{items:#?}");
+
+        let text = message(&items, "m_text");
+        assert_eq!(text.kind, MessageKind::Text);
+        assert_eq!(text.account, "PAGE1");
+        assert_eq!(
+            text.customer,
+            vec![Identity::new(IdentityKind::MessengerPsid, "PSID1")]
+        );
+        assert_eq!(text.sent_at, Timestamp::from_millis(1_518_479_195_308));
+        assert_eq!(text.direction, Direction::Inbound);
+
+        let qr = message(&items, "m_qr");
+        assert_eq!(qr.kind, MessageKind::Button);
+        assert_eq!(qr.raw["message"]["quick_reply"]["payload"], "CLAIM");
+
+        let img = message(&items, "m_img");
+        assert_eq!(img.kind, MessageKind::Image);
+        assert_eq!(
+            img.attachments[0].media_ref,
+            "https://scontent.xx.fbcdn.net/v/damage.jpg"
+        );
+        assert_eq!(img.reply_to.as_deref(), Some("m_ours"));
+
+        let loc = message(&items, "m_loc");
+        assert_eq!(loc.kind, MessageKind::Location);
+        let location = loc.location.as_ref().unwrap();
+        assert_eq!(
+            (location.latitude, location.longitude),
+            (48.137154, 11.576124)
+        );
+        assert_eq!(location.name.as_deref(), Some("Unfallort"));
+        assert!(loc.attachments.is_empty());
+
+        assert_eq!(message(&items, "m_file").kind, MessageKind::Document);
+        let pb = message(&items, "m_pb");
+        assert_eq!(pb.kind, MessageKind::Postback);
+        assert_eq!(pb.text.as_deref(), Some("Rückruf vereinbaren"));
+
+        let reactions: Vec<&ReactionUpdate> = items
+            .iter()
+            .filter_map(|i| match i {
+                Inbound::Reaction(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reactions.len(), 2);
+        assert_eq!(reactions[0].emoji.as_deref(), Some("❤"));
+        assert_eq!(reactions[1].emoji, None);
+        assert_eq!(reactions[1].target_external_id, "m_ours");
+
+        assert!(items.iter().any(|i| matches!(i, Inbound::ReadUpTo(w)
+            if w.up_to == Timestamp::from_millis(1_518_479_195_999) && w.account == "PAGE1")));
+        let delivered: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                Inbound::Status(s) if s.state == DeliveryState::Delivered => {
+                    Some(s.external_id.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(delivered, vec!["m_ours", "m_ours2"]);
+
+        let echo = message(&items, "m_echo");
+        assert_eq!(echo.direction, Direction::Outbound);
+        assert_eq!(echo.account, "PAGE1");
+        assert_eq!(
+            echo.customer,
+            vec![Identity::new(IdentityKind::MessengerPsid, "PSID1")]
+        );
+
+        assert!(items.iter().any(|i| matches!(i, Inbound::Status(s)
+            if s.external_id == "m_text" && s.state == DeliveryState::Deleted)));
+        assert!(
+            items
+                .iter()
+                .any(|i| matches!(i, Inbound::Unrecognized(u) if u.kind == "messenger:optin"))
+        );
+        assert_eq!(message(&items, "m_p2").account, "PAGE2");
+    }
+
+    #[test]
+    fn instagram_story_replies_mentions_echoes_and_seen() {
+        let items = parse_webhook(INSTAGRAM.as_bytes(), Channel::Instagram).unwrap();
+        assert_eq!(items.len(), 6);
+        let text = message(&items, "ig_text");
+        assert_eq!(text.channel, Channel::Instagram);
+        assert_eq!(
+            text.customer,
+            vec![Identity::new(IdentityKind::InstagramId, "IGSID1")]
+        );
+
+        let reply = message(&items, "ig_story_reply");
+        assert_eq!(reply.kind, MessageKind::StoryReply);
+        assert_eq!(reply.reply_to.as_deref(), Some("story_17"));
+        assert_eq!(reply.text.as_deref(), Some("Tolle Aktion!"));
+
+        let mention = message(&items, "ig_mention");
+        assert_eq!(mention.kind, MessageKind::StoryMention);
+        assert_eq!(
+            mention.attachments[0].media_ref,
+            "https://lookaside.fbsbx.com/mention.jpg"
+        );
+
+        let echo = message(&items, "ig_echo");
+        assert_eq!(echo.direction, Direction::Outbound);
+        assert_eq!(echo.account, "IG1");
+        assert!(items.iter().any(|i| matches!(i, Inbound::Status(s)
+            if s.external_id == "ig_echo" && s.state == DeliveryState::Read)));
+        assert_eq!(
+            message(&items, "ig_unsupported").kind,
+            MessageKind::Unsupported
+        );
+    }
+
+    #[test]
+    fn wrong_object_for_the_channel_is_an_error() {
+        assert!(matches!(
+            parse_webhook(MESSENGER.as_bytes(), Channel::Instagram),
+            Err(ParseError::WrongObject {
+                expected: "instagram",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_webhook(br#"{"object":"page"}"#, Channel::WhatsApp),
+            Err(ParseError::WrongObject { .. })
+        ));
+        assert!(matches!(
+            parse_webhook(b"not json", Channel::Messenger),
+            Err(ParseError::InvalidJson(_))
+        ));
+    }
+
+    #[test]
+    fn events_without_sender_or_timestamp_are_kept_raw() {
+        let body = br#"{"object":"page","entry":[{"id":"P","messaging":[
+            {"recipient":{"id":"P"},"timestamp":1,"message":{"mid":"m","text":"x"}},
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"message":{"mid":"m2","text":"x"}}]}]}"#;
+        let items = parse_webhook(body, Channel::Messenger).unwrap();
+        assert_eq!(items.len(), 2);
+        assert!(items.iter().all(
+            |i| matches!(i, Inbound::Unrecognized(u) if u.kind == "messenger:malformed_event")
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_json_events(value in crate::whatsapp::tests::arb_json()) {
+            for channel in [Channel::Messenger, Channel::Instagram] {
+                let root = serde_json::json!({"object": object_for(channel), "entry": [
+                    {"id": "P", "messaging": [value.clone(),
+                        {"sender": {"id": "U"}, "recipient": {"id": "P"}, "timestamp": 1, "message": value.clone()},
+                        {"sender": {"id": "U"}, "timestamp": 2, "reaction": value.clone(), "read": value.clone()}]},
+                    value.clone()
+                ]});
+                let _ = parse_value(&root, channel);
+            }
+        }
+    }
+}

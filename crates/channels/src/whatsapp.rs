@@ -331,7 +331,7 @@ pub fn message_time(raw: &Value) -> Option<Timestamp> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const BATCH: &str = include_str!("../tests/fixtures/wa_batch.json");
