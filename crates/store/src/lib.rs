@@ -1,1 +1,230 @@
-//! store
+//! Resonanz storage. One API over SQLite (embedded default) and PostgreSQL
+//! (scale-out). Writes go through a single writer task that batches
+//! concurrent requests into one transaction (group commit): many webhooks
+//! share one fsync, and a caller is answered only after its commit.
+
+mod backend;
+pub mod bus;
+mod writer;
+
+use resonanz_core::analysis::Analysis;
+use resonanz_core::event::EventEnvelope;
+use resonanz_core::{Inbound, RawEvent, RawEventId};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+pub use backend::{Backend, ConversationRow, Counts, MentionRow, MessageRow};
+pub use bus::{BroadcastBus, EventBus};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH (embedded) or postgres://USER@HOST/DB"
+    )]
+    UnsupportedUrl(String),
+    #[error("stored data could not be read back: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+/// A raw event with what its parser and the analyser made of it.
+#[derive(Clone, Debug)]
+pub struct Projection {
+    pub raw: RawEvent,
+    pub items: Vec<ProjectedItem>,
+    /// Set when the payload was accepted but could not be parsed; the raw
+    /// event is still stored and a later parser can replay it.
+    pub parse_error: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProjectedItem {
+    pub inbound: Inbound,
+    pub analysis: Option<Analysis>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Newly stored under this id.
+    Stored(RawEventId),
+    /// Already in the log (a retried or duplicated delivery): nothing changed.
+    Duplicate,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Most raw events one group commit takes.
+    pub max_batch: usize,
+    /// SQLite: fsync every commit (`synchronous=FULL`) so an ack survives power loss.
+    pub sqlite_sync_full: bool,
+    pub read_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 5000,
+            sqlite_sync_full: true,
+            read_connections: 4,
+        }
+    }
+}
+
+/// Cheap to clone; all clones share one writer task.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    writer: mpsc::Sender<writer::WriteJob>,
+    writer_done: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    bus: Arc<dyn EventBus>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database named by `url`:
+    /// `sqlite://PATH` or `postgres://…`.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Store> {
+        Self::open_with_bus(url, options, Arc::new(BroadcastBus::new(4096))).await
+    }
+
+    pub async fn open_with_bus(
+        url: &str,
+        options: StoreOptions,
+        bus: Arc<dyn EventBus>,
+    ) -> Result<Store> {
+        let backend = Backend::connect(url, &options).await?;
+        backend.migrate().await?;
+        let (tx, rx) = mpsc::channel(1024);
+        let handle = tokio::spawn(writer::run(
+            backend.clone(),
+            rx,
+            bus.clone(),
+            options.max_batch,
+        ));
+        Ok(Store {
+            backend,
+            writer: tx,
+            writer_done: Arc::new(tokio::sync::Mutex::new(Some(handle))),
+            bus,
+        })
+    }
+
+    /// Stores raw events and their projections durably; returns once committed.
+    pub async fn ingest(&self, projections: Vec<Projection>) -> Result<Vec<IngestOutcome>> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::WriteJob::Ingest {
+                projections,
+                reproject: false,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Re-applies projections of raw events that are already in the log (replay).
+    pub async fn reproject(&self, projections: Vec<Projection>) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::WriteJob::Ingest {
+                projections,
+                reproject: true,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?.map(|_| ())
+    }
+
+    /// Empties every table derived from the raw log (the log itself and
+    /// agent-authored notes stay), so that a replay can rebuild them.
+    pub async fn reset_projections(&self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::WriteJob::Reset { reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Waits until every accepted write is committed, then stops the writer.
+    pub async fn close(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .writer
+            .send(writer::WriteJob::Shutdown { reply })
+            .await
+            .is_ok()
+        {
+            let _ = answer.await;
+        }
+        if let Some(handle) = self.writer_done.lock().await.take() {
+            let _ = handle.await;
+        }
+        self.backend.close().await;
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<EventEnvelope> {
+        self.bus.subscribe()
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.backend.ping().await
+    }
+
+    pub async fn counts(&self) -> Result<Counts> {
+        self.backend.counts().await
+    }
+
+    /// Raw events with id greater than `after`, oldest first.
+    pub async fn raw_events_after(&self, after: i64, limit: i64) -> Result<Vec<RawEvent>> {
+        self.backend.raw_events_after(after, limit).await
+    }
+
+    /// Every projected row as text, in a stable order: two stores with the
+    /// same snapshot hold the same projections.
+    pub async fn snapshot(&self) -> Result<Vec<String>> {
+        self.backend.snapshot().await
+    }
+
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<EventEnvelope>> {
+        self.backend.events_after(after, limit).await
+    }
+
+    pub async fn recent_conversations(&self, limit: i64) -> Result<Vec<ConversationRow>> {
+        self.backend.recent_conversations(limit).await
+    }
+
+    pub async fn conversation_messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>> {
+        self.backend.conversation_messages(conversation_id).await
+    }
+
+    pub async fn message_by_external_id(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<MessageRow>> {
+        self.backend
+            .message_by_external_id(channel, external_id)
+            .await
+    }
+
+    pub async fn recent_mentions(&self, limit: i64) -> Result<Vec<MentionRow>> {
+        self.backend.recent_mentions(limit).await
+    }
+}

@@ -1,0 +1,1045 @@
+//! The two database backends. The SQL is written once (both accept `$1`
+//! placeholders, `ON CONFLICT` and `RETURNING`) and instantiated per
+//! database by the `backend_sql!` macro, so the dialects cannot drift apart.
+
+use crate::{IngestOutcome, Projection, Result, StoreError, StoreOptions};
+use resonanz_core::analysis::Analysis;
+use resonanz_core::event::{DomainEvent, EventEnvelope};
+use resonanz_core::*;
+use serde::Serialize;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Postgres, Sqlite};
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub enum Backend {
+    Sqlite {
+        write: Pool<Sqlite>,
+        read: Pool<Sqlite>,
+    },
+    Postgres(Pool<Postgres>),
+}
+
+/// Row counts of the log and each projection.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub raw_events: i64,
+    pub contacts: i64,
+    pub conversations: i64,
+    pub messages: i64,
+    pub mentions: i64,
+    pub reviews: i64,
+    pub events: i64,
+    pub unrecognized: i64,
+    pub parse_errors: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConversationRow {
+    pub id: String,
+    pub contact_id: String,
+    pub contact_name: Option<String>,
+    pub channel: String,
+    pub account: String,
+    pub last_inbound_at: Option<i64>,
+    pub last_message_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageRow {
+    pub id: String,
+    pub conversation_id: String,
+    pub channel: String,
+    pub direction: String,
+    pub external_id: String,
+    pub kind: String,
+    pub body: Option<String>,
+    pub delivery_state: String,
+    pub delivery: DeliveryState,
+    pub reactions: Vec<Reaction>,
+    pub location: Option<Location>,
+    pub attachments: Vec<Attachment>,
+    pub reply_to: Option<String>,
+    pub sent_at: i64,
+    pub analysis: Option<Analysis>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MentionRow {
+    pub id: String,
+    pub platform: String,
+    pub author_handle: String,
+    pub followers: i64,
+    pub body: String,
+    pub published_at: i64,
+    pub analysis: Option<Analysis>,
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("domain types serialise")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|err| StoreError::Corrupt(format!("{err}: {text}")))
+}
+
+/// Events collected during one transaction, ordered by their origin
+/// (raw event, item position) so that live ingest and replay number them alike.
+#[derive(Default)]
+struct EventBuffer {
+    events: Vec<(i64, usize, usize, Timestamp, DomainEvent)>,
+}
+
+impl EventBuffer {
+    fn push(&mut self, raw_id: i64, position: usize, at: Timestamp, event: DomainEvent) {
+        let sub = self.events.len();
+        self.events.push((raw_id, position, sub, at, event));
+    }
+}
+
+struct MentionInsert<'a> {
+    raw_id: i64,
+    position: usize,
+    at: Timestamp,
+    mention: &'a Mention,
+    analysis: Option<&'a Analysis>,
+}
+
+struct ReviewInsert<'a> {
+    raw_id: i64,
+    position: usize,
+    at: Timestamp,
+    review: &'a Review,
+    analysis: Option<&'a Analysis>,
+}
+
+/// SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535.
+const ROWS_PER_STATEMENT: usize = 1500;
+
+macro_rules! backend_sql {
+    ($module:ident, $db:ty, $clear_events:literal) => {
+        pub(crate) mod $module {
+            use super::*;
+            type Db = $db;
+            type Tx = sqlx::Transaction<'static, Db>;
+
+            pub(crate) async fn apply(
+                pool: &Pool<Db>,
+                projections: &[&Projection],
+                reproject: bool,
+            ) -> Result<(Vec<IngestOutcome>, Vec<EventEnvelope>)> {
+                let mut tx = pool.begin().await?;
+                let raw_ids: Vec<Option<i64>> = if reproject {
+                    projections.iter().map(|p| p.raw.id.map(|id| id.0)).collect()
+                } else {
+                    insert_raw(&mut tx, projections).await?
+                };
+                let mut events = EventBuffer::default();
+                let mut mentions = Vec::new();
+                let mut reviews = Vec::new();
+                for (projection, raw_id) in projections.iter().zip(&raw_ids) {
+                    let Some(raw_id) = *raw_id else { continue };
+                    let at = projection.raw.received_at;
+                    for (position, item) in projection.items.iter().enumerate() {
+                        let analysis = item.analysis.as_ref();
+                        match &item.inbound {
+                            Inbound::Mention(mention) => mentions.push(MentionInsert {
+                                raw_id,
+                                position,
+                                at,
+                                mention,
+                                analysis,
+                            }),
+                            Inbound::Review(review) => reviews.push(ReviewInsert {
+                                raw_id,
+                                position,
+                                at,
+                                review,
+                                analysis,
+                            }),
+                            Inbound::Message(message) => {
+                                apply_message(&mut tx, raw_id, position, at, message, analysis, &mut events)
+                                    .await?
+                            }
+                            Inbound::Status(status) => {
+                                apply_status(&mut tx, raw_id, position, at, status, &mut events).await?
+                            }
+                            Inbound::Reaction(reaction) => {
+                                apply_reaction(&mut tx, raw_id, position, at, reaction, &mut events)
+                                    .await?
+                            }
+                            Inbound::ReadUpTo(watermark) => {
+                                apply_watermark(&mut tx, raw_id, position, at, watermark, &mut events)
+                                    .await?
+                            }
+                            Inbound::Unrecognized(unrecognized) => {
+                                insert_unrecognized(
+                                    &mut tx,
+                                    raw_id,
+                                    position,
+                                    &unrecognized.kind,
+                                    &unrecognized.raw,
+                                )
+                                .await?;
+                                events.push(
+                                    raw_id,
+                                    position,
+                                    at,
+                                    DomainEvent::Unrecognized {
+                                        raw_event_id: RawEventId(raw_id),
+                                        kind: unrecognized.kind.clone(),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+                insert_mentions(&mut tx, &mentions, &mut events).await?;
+                insert_reviews(&mut tx, &reviews, &mut events).await?;
+                let envelopes = insert_events(&mut tx, events).await?;
+                tx.commit().await?;
+                let outcomes = raw_ids
+                    .into_iter()
+                    .map(|id| match id {
+                        Some(id) if !reproject => IngestOutcome::Stored(RawEventId(id)),
+                        Some(_) => IngestOutcome::Duplicate,
+                        None => IngestOutcome::Duplicate,
+                    })
+                    .collect();
+                Ok((outcomes, envelopes))
+            }
+
+            async fn insert_raw(tx: &mut Tx, projections: &[&Projection]) -> Result<Vec<Option<i64>>> {
+                let mut claimed: HashMap<(String, String), i64> = HashMap::new();
+                for chunk in projections.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO raw_events (source, dedupe_key, received_at, verification, payload, parse_error) ",
+                    );
+                    query.push_values(chunk, |mut row, p| {
+                        row.push_bind(p.raw.source.as_str())
+                            .push_bind(p.raw.dedupe_key.as_str())
+                            .push_bind(p.raw.received_at.0)
+                            .push_bind(p.raw.verification.as_str())
+                            .push_bind(p.raw.payload.as_slice())
+                            .push_bind(p.parse_error.as_deref());
+                    });
+                    query.push(" ON CONFLICT (source, dedupe_key) DO NOTHING RETURNING id, source, dedupe_key");
+                    let rows: Vec<(i64, String, String)> =
+                        query.build_query_as().fetch_all(&mut **tx).await?;
+                    for (id, source, key) in rows {
+                        claimed.insert((source, key), id);
+                    }
+                }
+                // Within one batch the first copy of a duplicate claims the id.
+                Ok(projections
+                    .iter()
+                    .map(|p| claimed.remove(&(p.raw.source.as_str().to_owned(), p.raw.dedupe_key.clone())))
+                    .collect())
+            }
+
+            /// Finds the contact owning any of the identities, or creates one
+            /// whose id derives from the first identity.
+            async fn resolve_contact(
+                tx: &mut Tx,
+                raw_id: i64,
+                position: usize,
+                at: Timestamp,
+                identities: &[Identity],
+                display_name: Option<&str>,
+                events: &mut EventBuffer,
+            ) -> Result<Option<ContactId>> {
+                let Some(first) = identities.first() else { return Ok(None) };
+                let mut found: Option<String> = None;
+                for identity in identities {
+                    found = sqlx::query_scalar("SELECT contact_id FROM identities WHERE kind = $1 AND value = $2")
+                        .bind(identity.kind.as_str())
+                        .bind(identity.value.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    if found.is_some() {
+                        break;
+                    }
+                }
+                let contact_id = match found {
+                    Some(id) => ContactId::from_stored(id),
+                    None => {
+                        let id = ContactId::derive(&[first.kind.as_str(), &first.value]);
+                        sqlx::query("INSERT INTO contacts (id, display_name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+                            .bind(id.as_str())
+                            .bind(display_name)
+                            .bind(at.0)
+                            .execute(&mut **tx)
+                            .await?;
+                        events.push(raw_id, position, at, DomainEvent::ContactCreated {
+                            contact_id: id.clone(),
+                            display_name: display_name.map(str::to_owned),
+                        });
+                        id
+                    }
+                };
+                for identity in identities {
+                    sqlx::query("INSERT INTO identities (kind, value, contact_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value) DO NOTHING")
+                        .bind(identity.kind.as_str())
+                        .bind(identity.value.as_str())
+                        .bind(contact_id.as_str())
+                        .bind(at.0)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                if let Some(name) = display_name {
+                    sqlx::query("UPDATE contacts SET display_name = $1 WHERE id = $2 AND display_name IS NULL")
+                        .bind(name)
+                        .bind(contact_id.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(Some(contact_id))
+            }
+
+            async fn apply_message(
+                tx: &mut Tx,
+                raw_id: i64,
+                position: usize,
+                at: Timestamp,
+                message: &InboundMessage,
+                analysis: Option<&Analysis>,
+                events: &mut EventBuffer,
+            ) -> Result<()> {
+                let Some(contact_id) = resolve_contact(
+                    tx, raw_id, position, at, &message.customer, message.profile_name.as_deref(), events,
+                )
+                .await?
+                else {
+                    let raw = serde_json::json!({ "reason": "message without sender", "message": message.raw });
+                    let kind = format!("{}:message_without_sender", message.channel);
+                    return insert_unrecognized(tx, raw_id, position, &kind, &raw).await;
+                };
+                let conversation_id = ConversationId::derive(&[
+                    message.channel.as_str(),
+                    &message.account,
+                    contact_id.as_str(),
+                ]);
+                let inbound = message.direction == Direction::Inbound;
+                let inbound_at = inbound.then_some(message.sent_at.0);
+                sqlx::query(
+                    "INSERT INTO conversations (id, contact_id, channel, account, last_inbound_at, last_message_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (id) DO UPDATE SET \
+                       last_message_at = CASE WHEN excluded.last_message_at > conversations.last_message_at \
+                                              THEN excluded.last_message_at ELSE conversations.last_message_at END, \
+                       last_inbound_at = CASE WHEN excluded.last_inbound_at IS NOT NULL AND \
+                                                   (conversations.last_inbound_at IS NULL OR excluded.last_inbound_at > conversations.last_inbound_at) \
+                                              THEN excluded.last_inbound_at ELSE conversations.last_inbound_at END",
+                )
+                .bind(conversation_id.as_str())
+                .bind(contact_id.as_str())
+                .bind(message.channel.as_str())
+                .bind(message.account.as_str())
+                .bind(inbound_at)
+                .bind(message.sent_at.0)
+                .bind(at.0)
+                .execute(&mut **tx)
+                .await?;
+
+                let message_id = MessageId::derive(&[message.channel.as_str(), &message.external_id]);
+                let mut delivery = if inbound { DeliveryState::Received } else { DeliveryState::Sent };
+                // Receipts may have arrived before the echo of our own message.
+                let early: Vec<String> = sqlx::query_scalar(
+                    "SELECT delivery FROM message_statuses WHERE channel = $1 AND external_id = $2 ORDER BY at, state",
+                )
+                .bind(message.channel.as_str())
+                .bind(message.external_id.as_str())
+                .fetch_all(&mut **tx)
+                .await?;
+                for state in early {
+                    delivery = delivery.advance(&from_json(&state)?);
+                }
+                let inserted: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO messages (id, conversation_id, contact_id, channel, direction, external_id, kind, body, \
+                       attachments, location, reply_to, reactions, delivery, delivery_state, sent_at, analysis, raw_event_id, raw) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                     ON CONFLICT (channel, external_id) DO NOTHING RETURNING id",
+                )
+                .bind(message_id.as_str())
+                .bind(conversation_id.as_str())
+                .bind(contact_id.as_str())
+                .bind(message.channel.as_str())
+                .bind(message.direction.as_str())
+                .bind(message.external_id.as_str())
+                .bind(message.kind.as_str())
+                .bind(message.text.as_deref())
+                .bind(to_json(&message.attachments))
+                .bind(message.location.as_ref().map(to_json))
+                .bind(message.reply_to.as_deref())
+                .bind("[]")
+                .bind(to_json(&delivery))
+                .bind(delivery.as_str())
+                .bind(message.sent_at.0)
+                .bind(analysis.map(to_json))
+                .bind(raw_id)
+                .bind(to_json(&message.raw))
+                .fetch_optional(&mut **tx)
+                .await?;
+                if inserted.is_some() {
+                    let event = if inbound {
+                        DomainEvent::MessageReceived {
+                            message_id,
+                            conversation_id,
+                            contact_id,
+                            channel: message.channel,
+                            kind: message.kind,
+                            sentiment: analysis.map(|a| a.sentiment),
+                        }
+                    } else {
+                        DomainEvent::MessageEchoed {
+                            message_id,
+                            conversation_id,
+                            channel: message.channel,
+                        }
+                    };
+                    events.push(raw_id, position, at, event);
+                }
+                Ok(())
+            }
+
+            async fn apply_status(
+                tx: &mut Tx,
+                raw_id: i64,
+                position: usize,
+                at: Timestamp,
+                status: &StatusUpdate,
+                events: &mut EventBuffer,
+            ) -> Result<()> {
+                let fresh: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO message_statuses (channel, external_id, state, delivery, at, raw_event_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, external_id, state) DO NOTHING RETURNING state",
+                )
+                .bind(status.channel.as_str())
+                .bind(status.external_id.as_str())
+                .bind(status.state.as_str())
+                .bind(to_json(&status.state))
+                .bind(status.at.0)
+                .bind(raw_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                if fresh.is_none() {
+                    return Ok(());
+                }
+                advance_delivery(tx, raw_id, position, at, status.channel, &status.external_id, &status.state, events)
+                    .await
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            async fn advance_delivery(
+                tx: &mut Tx,
+                raw_id: i64,
+                position: usize,
+                at: Timestamp,
+                channel: Channel,
+                external_id: &str,
+                next: &DeliveryState,
+                events: &mut EventBuffer,
+            ) -> Result<()> {
+                let current: Option<(String, String)> =
+                    sqlx::query_as("SELECT id, delivery FROM messages WHERE channel = $1 AND external_id = $2")
+                        .bind(channel.as_str())
+                        .bind(external_id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let Some((message_id, current)) = current else { return Ok(()) };
+                let current: DeliveryState = from_json(&current)?;
+                let advanced = current.advance(next);
+                if advanced != current {
+                    sqlx::query("UPDATE messages SET delivery = $1, delivery_state = $2 WHERE id = $3")
+                        .bind(to_json(&advanced))
+                        .bind(advanced.as_str())
+                        .bind(message_id.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                    events.push(raw_id, position, at, DomainEvent::DeliveryChanged {
+                        message_id: MessageId::from_stored(message_id),
+                        state: advanced,
+                    });
+                }
+                Ok(())
+            }
+
+            async fn apply_reaction(
+                tx: &mut Tx,
+                raw_id: i64,
+                position: usize,
+                at: Timestamp,
+                reaction: &ReactionUpdate,
+                events: &mut EventBuffer,
+            ) -> Result<()> {
+                let target: Option<(String, String)> =
+                    sqlx::query_as("SELECT id, reactions FROM messages WHERE channel = $1 AND external_id = $2")
+                        .bind(reaction.channel.as_str())
+                        .bind(reaction.target_external_id.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let Some((message_id, reactions)) = target else {
+                    // Reacted to a message we never saw: keep it visible, not lost.
+                    let kind = format!("{}:reaction_to_unknown_message", reaction.channel);
+                    return insert_unrecognized(tx, raw_id, position, &kind, &reaction.raw).await;
+                };
+                let mut reactions: Vec<Reaction> = from_json(&reactions)?;
+                reactions.retain(|r| !r.from_customer);
+                if let Some(emoji) = &reaction.emoji {
+                    reactions.push(Reaction { emoji: emoji.clone(), from_customer: true, at: reaction.at });
+                }
+                sqlx::query("UPDATE messages SET reactions = $1 WHERE id = $2")
+                    .bind(to_json(&reactions))
+                    .bind(message_id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                events.push(raw_id, position, at, DomainEvent::ReactionChanged {
+                    message_id: MessageId::from_stored(message_id),
+                    emoji: reaction.emoji.clone(),
+                });
+                Ok(())
+            }
+
+            async fn apply_watermark(
+                tx: &mut Tx,
+                raw_id: i64,
+                position: usize,
+                at: Timestamp,
+                watermark: &ReadWatermark,
+                events: &mut EventBuffer,
+            ) -> Result<()> {
+                let Some(identity) = watermark.customer.first() else { return Ok(()) };
+                let unread: Vec<String> = sqlx::query_scalar(
+                    "SELECT m.external_id FROM messages m \
+                     JOIN conversations c ON c.id = m.conversation_id \
+                     JOIN identities i ON i.contact_id = c.contact_id \
+                     WHERE i.kind = $1 AND i.value = $2 AND c.channel = $3 AND c.account = $4 \
+                       AND m.direction = 'out' AND m.sent_at <= $5 AND m.delivery_state IN ('queued', 'sent', 'delivered') \
+                     ORDER BY m.sent_at, m.external_id",
+                )
+                .bind(identity.kind.as_str())
+                .bind(identity.value.as_str())
+                .bind(watermark.channel.as_str())
+                .bind(watermark.account.as_str())
+                .bind(watermark.up_to.0)
+                .fetch_all(&mut **tx)
+                .await?;
+                for external_id in unread {
+                    advance_delivery(tx, raw_id, position, at, watermark.channel, &external_id, &DeliveryState::Read, events)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn insert_unrecognized(
+                tx: &mut Tx,
+                raw_id: i64,
+                position: usize,
+                kind: &str,
+                raw: &serde_json::Value,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO unrecognized (raw_event_id, position, kind, raw) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (raw_event_id, position) DO NOTHING",
+                )
+                .bind(raw_id)
+                .bind(position as i64)
+                .bind(kind)
+                .bind(to_json(raw))
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_mentions(
+                tx: &mut Tx,
+                mentions: &[MentionInsert<'_>],
+                events: &mut EventBuffer,
+            ) -> Result<()> {
+                for chunk in mentions.chunks(ROWS_PER_STATEMENT / 2) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO mentions (id, platform, external_id, url, author_handle, author_name, followers, verified, \
+                         body, lang, reshares, replies, likes, parent, published_at, analysis, raw_event_id) ",
+                    );
+                    query.push_values(chunk, |mut row, item| {
+                        let m = item.mention;
+                        row.push_bind(m.id.as_str())
+                            .push_bind(m.platform.as_str())
+                            .push_bind(m.external_id.as_str())
+                            .push_bind(m.url.as_deref())
+                            .push_bind(m.author.handle.as_str())
+                            .push_bind(m.author.name.as_deref())
+                            .push_bind(saturating_i64(m.author.followers))
+                            .push_bind(m.author.verified)
+                            .push_bind(m.text.as_str())
+                            .push_bind(m.lang.as_deref())
+                            .push_bind(saturating_i64(m.reshares))
+                            .push_bind(saturating_i64(m.replies))
+                            .push_bind(saturating_i64(m.likes))
+                            .push_bind(m.parent.as_deref())
+                            .push_bind(m.published_at.0)
+                            .push_bind(item.analysis.map(to_json))
+                            .push_bind(item.raw_id);
+                    });
+                    query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                    let inserted: Vec<String> = query.build_query_scalar().fetch_all(&mut **tx).await?;
+                    let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+                    for item in chunk {
+                        if inserted.contains(item.mention.id.as_str()) {
+                            events.push(item.raw_id, item.position, item.at, DomainEvent::MentionCaptured {
+                                mention_id: item.mention.id.clone(),
+                                platform: item.mention.platform,
+                                sentiment: item.analysis.map(|a| a.sentiment),
+                            });
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            async fn insert_reviews(
+                tx: &mut Tx,
+                reviews: &[ReviewInsert<'_>],
+                events: &mut EventBuffer,
+            ) -> Result<()> {
+                for chunk in reviews.chunks(ROWS_PER_STATEMENT / 2) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO reviews (id, portal, external_id, product, stars, title, body, author, published_at, analysis, raw_event_id) ",
+                    );
+                    query.push_values(chunk, |mut row, item| {
+                        let r = item.review;
+                        row.push_bind(r.id.as_str())
+                            .push_bind(r.portal.as_str())
+                            .push_bind(r.external_id.as_str())
+                            .push_bind(r.product.as_deref())
+                            .push_bind(i64::from(r.stars.get()))
+                            .push_bind(r.title.as_deref())
+                            .push_bind(r.text.as_str())
+                            .push_bind(r.author.as_deref())
+                            .push_bind(r.published_at.0)
+                            .push_bind(item.analysis.map(to_json))
+                            .push_bind(item.raw_id);
+                    });
+                    query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                    let inserted: Vec<String> = query.build_query_scalar().fetch_all(&mut **tx).await?;
+                    let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+                    for item in chunk {
+                        if inserted.contains(item.review.id.as_str()) {
+                            events.push(item.raw_id, item.position, item.at, DomainEvent::ReviewCaptured {
+                                review_id: item.review.id.clone(),
+                                stars: item.review.stars,
+                            });
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            async fn insert_events(tx: &mut Tx, buffer: EventBuffer) -> Result<Vec<EventEnvelope>> {
+                let mut events = buffer.events;
+                events.sort_by_key(|(raw_id, position, sub, _, _)| (*raw_id, *position, *sub));
+                let mut envelopes = Vec::with_capacity(events.len());
+                for chunk in events.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new("INSERT INTO events (at, kind, payload, raw_event_id) ");
+                    query.push_values(chunk, |mut row, (raw_id, _, _, at, event)| {
+                        row.push_bind(at.0)
+                            .push_bind(event.kind())
+                            .push_bind(to_json(event))
+                            .push_bind(*raw_id);
+                    });
+                    query.push(" RETURNING seq");
+                    let mut seqs: Vec<i64> = query.build_query_scalar().fetch_all(&mut **tx).await?;
+                    // Identity/rowid values of one statement ascend in row order.
+                    seqs.sort_unstable();
+                    for (seq, (_, _, _, at, event)) in seqs.into_iter().zip(chunk) {
+                        envelopes.push(EventEnvelope { seq, at: *at, event: event.clone() });
+                    }
+                }
+                Ok(envelopes)
+            }
+
+            pub(crate) async fn reset_projections(pool: &Pool<Db>) -> Result<()> {
+                let mut tx = pool.begin().await?;
+                for table in [
+                    $clear_events,
+                    "DELETE FROM unrecognized",
+                    "DELETE FROM message_statuses",
+                    "DELETE FROM messages",
+                    "DELETE FROM conversations",
+                    "DELETE FROM identities",
+                    "DELETE FROM contacts",
+                    "DELETE FROM mentions",
+                    "DELETE FROM reviews",
+                ] {
+                    sqlx::query(table).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(crate) async fn counts(pool: &Pool<Db>) -> Result<Counts> {
+                let row: (i64, i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM raw_events), (SELECT COUNT(*) FROM contacts), \
+                     (SELECT COUNT(*) FROM conversations), (SELECT COUNT(*) FROM messages), \
+                     (SELECT COUNT(*) FROM mentions), (SELECT COUNT(*) FROM reviews), \
+                     (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM unrecognized), \
+                     (SELECT COUNT(*) FROM raw_events WHERE parse_error IS NOT NULL)",
+                )
+                .fetch_one(pool)
+                .await?;
+                Ok(Counts {
+                    raw_events: row.0,
+                    contacts: row.1,
+                    conversations: row.2,
+                    messages: row.3,
+                    mentions: row.4,
+                    reviews: row.5,
+                    events: row.6,
+                    unrecognized: row.7,
+                    parse_errors: row.8,
+                })
+            }
+
+            pub(crate) async fn raw_events_after(pool: &Pool<Db>, after: i64, limit: i64) -> Result<Vec<RawEvent>> {
+                let rows: Vec<(i64, String, String, i64, String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT id, source, dedupe_key, received_at, verification, payload FROM raw_events \
+                     WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, source, dedupe_key, received_at, verification, payload)| {
+                        Ok(RawEvent {
+                            id: Some(RawEventId(id)),
+                            source: source.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                            dedupe_key,
+                            received_at: Timestamp(received_at),
+                            verification: verification.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                            payload,
+                        })
+                    })
+                    .collect()
+            }
+
+            pub(crate) async fn snapshot(pool: &Pool<Db>) -> Result<Vec<String>> {
+                let mut lines = Vec::new();
+                let contacts: Vec<(String, Option<String>, i64)> =
+                    sqlx::query_as("SELECT id, display_name, created_at FROM contacts ORDER BY id").fetch_all(pool).await?;
+                lines.extend(contacts.into_iter().map(|r| format!("contact {r:?}")));
+                let identities: Vec<(String, String, String)> =
+                    sqlx::query_as("SELECT kind, value, contact_id FROM identities ORDER BY kind, value").fetch_all(pool).await?;
+                lines.extend(identities.into_iter().map(|r| format!("identity {r:?}")));
+                let conversations: Vec<(String, String, String, String, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT id, contact_id, channel, account, last_inbound_at, last_message_at FROM conversations ORDER BY id",
+                )
+                .fetch_all(pool)
+                .await?;
+                lines.extend(conversations.into_iter().map(|r| format!("conversation {r:?}")));
+                let messages: Vec<(String, String, String, String, Option<String>, String, String, i64, Option<String>, Option<i64>)> =
+                    sqlx::query_as(
+                        "SELECT id, conversation_id, direction, kind, body, reactions, delivery, sent_at, analysis, raw_event_id \
+                         FROM messages ORDER BY id",
+                    )
+                    .fetch_all(pool)
+                    .await?;
+                lines.extend(messages.into_iter().map(|r| format!("message {r:?}")));
+                let statuses: Vec<(String, String, String, i64)> =
+                    sqlx::query_as("SELECT channel, external_id, state, at FROM message_statuses ORDER BY channel, external_id, state")
+                        .fetch_all(pool)
+                        .await?;
+                lines.extend(statuses.into_iter().map(|r| format!("status {r:?}")));
+                let mentions: Vec<(String, String, i64, String, i64, Option<String>, Option<i64>)> = sqlx::query_as(
+                    "SELECT id, author_handle, followers, body, published_at, analysis, raw_event_id FROM mentions ORDER BY id",
+                )
+                .fetch_all(pool)
+                .await?;
+                lines.extend(mentions.into_iter().map(|r| format!("mention {r:?}")));
+                let reviews: Vec<(String, i64, String, i64, Option<String>, Option<i64>)> = sqlx::query_as(
+                    "SELECT id, stars, body, published_at, analysis, raw_event_id FROM reviews ORDER BY id",
+                )
+                .fetch_all(pool)
+                .await?;
+                lines.extend(reviews.into_iter().map(|r| format!("review {r:?}")));
+                let unrecognized: Vec<(i64, i64, String, String)> =
+                    sqlx::query_as("SELECT raw_event_id, position, kind, raw FROM unrecognized ORDER BY raw_event_id, position")
+                        .fetch_all(pool)
+                        .await?;
+                lines.extend(unrecognized.into_iter().map(|r| format!("unrecognized {r:?}")));
+                let events: Vec<(i64, i64, String, String)> =
+                    sqlx::query_as("SELECT seq, at, kind, payload FROM events ORDER BY seq").fetch_all(pool).await?;
+                lines.extend(events.into_iter().map(|r| format!("event {r:?}")));
+                Ok(lines)
+            }
+
+            pub(crate) async fn events_after(pool: &Pool<Db>, after: i64, limit: i64) -> Result<Vec<EventEnvelope>> {
+                let rows: Vec<(i64, i64, String)> =
+                    sqlx::query_as("SELECT seq, at, payload FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                        .bind(after)
+                        .bind(limit)
+                        .fetch_all(pool)
+                        .await?;
+                rows.into_iter()
+                    .map(|(seq, at, payload)| Ok(EventEnvelope { seq, at: Timestamp(at), event: from_json(&payload)? }))
+                    .collect()
+            }
+
+            pub(crate) async fn recent_conversations(pool: &Pool<Db>, limit: i64) -> Result<Vec<ConversationRow>> {
+                let rows: Vec<(String, String, Option<String>, String, String, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT c.id, c.contact_id, k.display_name, c.channel, c.account, c.last_inbound_at, c.last_message_at \
+                     FROM conversations c JOIN contacts k ON k.id = c.contact_id \
+                     ORDER BY c.last_message_at DESC, c.id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, contact_id, contact_name, channel, account, last_inbound_at, last_message_at)| ConversationRow {
+                        id,
+                        contact_id,
+                        contact_name,
+                        channel,
+                        account,
+                        last_inbound_at,
+                        last_message_at,
+                    })
+                    .collect())
+            }
+
+            const MESSAGE_COLUMNS: &str = "SELECT id, conversation_id, channel, direction, external_id, kind, body, delivery_state, \
+                 delivery, reactions, location, attachments, reply_to, sent_at, analysis FROM messages ";
+
+            type MessageTuple = (
+                String, String, String, String, String, String, Option<String>, String,
+                String, String, Option<String>, String, Option<String>, i64, Option<String>,
+            );
+
+            fn message_row(t: MessageTuple) -> Result<MessageRow> {
+                Ok(MessageRow {
+                    id: t.0,
+                    conversation_id: t.1,
+                    channel: t.2,
+                    direction: t.3,
+                    external_id: t.4,
+                    kind: t.5,
+                    body: t.6,
+                    delivery_state: t.7,
+                    delivery: from_json(&t.8)?,
+                    reactions: from_json(&t.9)?,
+                    location: t.10.as_deref().map(from_json).transpose()?,
+                    attachments: from_json(&t.11)?,
+                    reply_to: t.12,
+                    sent_at: t.13,
+                    analysis: t.14.as_deref().map(from_json).transpose()?,
+                })
+            }
+
+            pub(crate) async fn conversation_messages(pool: &Pool<Db>, conversation_id: &str) -> Result<Vec<MessageRow>> {
+                let sql = format!("{MESSAGE_COLUMNS} WHERE conversation_id = $1 ORDER BY sent_at, id");
+                let rows: Vec<MessageTuple> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(conversation_id)
+                    .fetch_all(pool)
+                    .await?;
+                rows.into_iter().map(message_row).collect()
+            }
+
+            pub(crate) async fn message_by_external_id(
+                pool: &Pool<Db>,
+                channel: &str,
+                external_id: &str,
+            ) -> Result<Option<MessageRow>> {
+                let sql = format!("{MESSAGE_COLUMNS} WHERE channel = $1 AND external_id = $2");
+                let row: Option<MessageTuple> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(channel)
+                    .bind(external_id)
+                    .fetch_optional(pool)
+                    .await?;
+                row.map(message_row).transpose()
+            }
+
+            pub(crate) async fn recent_mentions(pool: &Pool<Db>, limit: i64) -> Result<Vec<MentionRow>> {
+                let rows: Vec<(String, String, String, i64, String, i64, Option<String>)> = sqlx::query_as(
+                    "SELECT id, platform, author_handle, followers, body, published_at, analysis FROM mentions \
+                     ORDER BY published_at DESC, id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, platform, author_handle, followers, body, published_at, analysis)| {
+                        Ok(MentionRow {
+                            id,
+                            platform,
+                            author_handle,
+                            followers,
+                            body,
+                            published_at,
+                            analysis: analysis.as_deref().map(from_json).transpose()?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+// Event numbers restart at 1 so that a replay reproduces them exactly.
+backend_sql!(sqlite_sql, Sqlite, "DELETE FROM events");
+backend_sql!(postgres_sql, Postgres, "TRUNCATE events RESTART IDENTITY");
+
+/// Dispatches a call to the backend's module.
+macro_rules! dispatch {
+    ($self:ident, $func:ident, read $(, $arg:expr)*) => {
+        match $self {
+            Backend::Sqlite { read, .. } => sqlite_sql::$func(read $(, $arg)*).await,
+            Backend::Postgres(pool) => postgres_sql::$func(pool $(, $arg)*).await,
+        }
+    };
+    ($self:ident, $func:ident, write $(, $arg:expr)*) => {
+        match $self {
+            Backend::Sqlite { write, .. } => sqlite_sql::$func(write $(, $arg)*).await,
+            Backend::Postgres(pool) => postgres_sql::$func(pool $(, $arg)*).await,
+        }
+    };
+}
+
+impl Backend {
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Backend> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if let Some(parent) = std::path::Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|err| {
+                    StoreError::Corrupt(format!("cannot create {}: {err}", parent.display()))
+                })?;
+            }
+            let connect = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(if options.sqlite_sync_full {
+                    SqliteSynchronous::Full
+                } else {
+                    SqliteSynchronous::Normal
+                })
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(connect.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(options.read_connections.max(1))
+                .connect_with(connect)
+                .await?;
+            Ok(Backend::Sqlite { write, read })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(options.read_connections.max(1) + 2)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Ok(Backend::Postgres(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Backend::Sqlite { write, .. } => {
+                sqlx::migrate!("./migrations/sqlite").run(write).await?
+            }
+            Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Backend::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        match self {
+            Backend::Sqlite { read, .. } => {
+                sqlx::query("SELECT 1").execute(read).await?;
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn apply(
+        &self,
+        projections: &[&Projection],
+        reproject: bool,
+    ) -> Result<(Vec<IngestOutcome>, Vec<EventEnvelope>)> {
+        dispatch!(self, apply, write, projections, reproject)
+    }
+
+    pub(crate) async fn reset_projections(&self) -> Result<()> {
+        dispatch!(self, reset_projections, write)
+    }
+
+    pub async fn counts(&self) -> Result<Counts> {
+        dispatch!(self, counts, read)
+    }
+
+    pub async fn raw_events_after(&self, after: i64, limit: i64) -> Result<Vec<RawEvent>> {
+        dispatch!(self, raw_events_after, read, after, limit)
+    }
+
+    pub async fn snapshot(&self) -> Result<Vec<String>> {
+        dispatch!(self, snapshot, read)
+    }
+
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<EventEnvelope>> {
+        dispatch!(self, events_after, read, after, limit)
+    }
+
+    pub async fn recent_conversations(&self, limit: i64) -> Result<Vec<ConversationRow>> {
+        dispatch!(self, recent_conversations, read, limit)
+    }
+
+    pub async fn conversation_messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>> {
+        dispatch!(self, conversation_messages, read, conversation_id)
+    }
+
+    pub async fn message_by_external_id(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<MessageRow>> {
+        dispatch!(self, message_by_external_id, read, channel, external_id)
+    }
+
+    pub async fn recent_mentions(&self, limit: i64) -> Result<Vec<MentionRow>> {
+        dispatch!(self, recent_mentions, read, limit)
+    }
+}

@@ -1,0 +1,537 @@
+//! One conformance suite, run against SQLite (temp file) and PostgreSQL
+//! (a fresh schema on the server named by RESONANZ_TEST_PG_URL, default
+//! postgres://postgres@127.0.0.1:5432/test).
+
+use resonanz_core::*;
+use resonanz_store::{IngestOutcome, ProjectedItem, Projection, Store, StoreOptions};
+
+struct TestStore {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite_store() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("resonanz.db").display());
+    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    TestStore {
+        store,
+        _dir: Some(dir),
+    }
+}
+
+pub fn pg_url() -> String {
+    std::env::var("RESONANZ_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+async fn postgres_store() -> TestStore {
+    use sqlx::Connection;
+    let schema = format!("t_{}_{}", std::process::id(), rand_suffix());
+    let mut admin = sqlx::PgConnection::connect(&pg_url())
+        .await
+        .expect("PostgreSQL must run at RESONANZ_TEST_PG_URL (.ci/run starts it)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let separator = if pg_url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{separator}options=-c%20search_path%3D{schema}", pg_url());
+    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    TestStore { store, _dir: None }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    nanos * 1000 + NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+// The raw payload of these tests is the JSON of the inbound items, so that
+// "parsing" it again (for replay) is a plain deserialisation.
+fn projection(source: Source, key: &str, items: Vec<Inbound>) -> Projection {
+    let payload = serde_json::to_vec(&items).unwrap();
+    Projection {
+        raw: RawEvent {
+            id: None,
+            source,
+            dedupe_key: key.to_owned(),
+            received_at: Timestamp::from_secs(1_750_000_000),
+            verification: Verification::SignatureValid,
+            payload,
+        },
+        items: items
+            .into_iter()
+            .map(|inbound| ProjectedItem {
+                inbound,
+                analysis: None,
+            })
+            .collect(),
+        parse_error: None,
+    }
+}
+
+fn reparse(raw: RawEvent) -> Projection {
+    let items: Vec<Inbound> = serde_json::from_slice(&raw.payload).unwrap();
+    Projection {
+        raw,
+        items: items
+            .into_iter()
+            .map(|inbound| ProjectedItem {
+                inbound,
+                analysis: None,
+            })
+            .collect(),
+        parse_error: None,
+    }
+}
+
+fn whatsapp_text(wamid: &str, from: &str, text: &str, at_secs: i64) -> Inbound {
+    Inbound::Message(InboundMessage {
+        channel: Channel::WhatsApp,
+        account: "106540352242922".into(),
+        direction: Direction::Inbound,
+        customer: vec![Identity::new(IdentityKind::WhatsApp, from)],
+        profile_name: Some("Anna Keller".into()),
+        external_id: wamid.into(),
+        kind: MessageKind::Text,
+        text: Some(text.into()),
+        attachments: vec![],
+        location: None,
+        reply_to: None,
+        sent_at: Timestamp::from_secs(at_secs),
+        raw: serde_json::json!({"id": wamid, "type": "text"}),
+    })
+}
+
+fn echo(wamid: &str, to: &str, at_secs: i64) -> Inbound {
+    match whatsapp_text(wamid, to, "Wir kümmern uns darum.", at_secs) {
+        Inbound::Message(mut m) => {
+            m.direction = Direction::Outbound;
+            Inbound::Message(m)
+        }
+        _ => unreachable!(),
+    }
+}
+
+fn status(wamid: &str, state: DeliveryState, at_secs: i64) -> Inbound {
+    Inbound::Status(StatusUpdate {
+        channel: Channel::WhatsApp,
+        account: "106540352242922".into(),
+        external_id: wamid.into(),
+        state,
+        at: Timestamp::from_secs(at_secs),
+        raw: serde_json::json!({}),
+    })
+}
+
+fn mention(id: u32, text: &str) -> Inbound {
+    Inbound::Mention(Mention {
+        id: MentionId::derive(&["x", &id.to_string()]),
+        platform: Platform::X,
+        external_id: id.to_string(),
+        url: None,
+        author: Author {
+            handle: format!("user{id}"),
+            name: None,
+            followers: u64::from(id) * 10,
+            verified: false,
+        },
+        text: text.into(),
+        lang: Some("de".into()),
+        reshares: 1,
+        replies: 2,
+        likes: 3,
+        parent: None,
+        published_at: Timestamp::from_secs(1_700_000_000 + i64::from(id)),
+        analysis: None,
+    })
+}
+
+async fn a_message_is_stored_with_its_raw_event_and_projected(t: TestStore) {
+    let store = &t.store;
+    let mut events = store.subscribe();
+    let outcome = store
+        .ingest(vec![projection(
+            Source::WhatsApp,
+            "body-1",
+            vec![whatsapp_text(
+                "wamid.1",
+                "491701234567",
+                "Ich möchte einen Wasserschaden melden.",
+                1_750_000_000,
+            )],
+        )])
+        .await
+        .unwrap();
+    assert!(matches!(outcome[0], IngestOutcome::Stored(_)));
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.raw_events,
+            counts.contacts,
+            counts.conversations,
+            counts.messages
+        ),
+        (1, 1, 1, 1)
+    );
+    let raw = store.raw_events_after(0, 10).await.unwrap();
+    assert_eq!(raw[0].dedupe_key, "body-1");
+    let conversations = store.recent_conversations(10).await.unwrap();
+    assert_eq!(
+        conversations[0].contact_name.as_deref(),
+        Some("Anna Keller")
+    );
+    assert_eq!(conversations[0].last_inbound_at, Some(1_750_000_000_000));
+    let messages = store
+        .conversation_messages(&conversations[0].id)
+        .await
+        .unwrap();
+    assert_eq!(
+        messages[0].body.as_deref(),
+        Some("Ich möchte einen Wasserschaden melden.")
+    );
+    // The bus saw the commit, in order.
+    let first = events.recv().await.unwrap();
+    let second = events.recv().await.unwrap();
+    assert_eq!(first.event.kind(), "contact_created");
+    assert_eq!(second.event.kind(), "message_received");
+    assert!(second.seq > first.seq);
+    store.close().await;
+}
+
+async fn a_duplicate_delivery_changes_nothing(t: TestStore) {
+    let store = &t.store;
+    let delivery = projection(
+        Source::WhatsApp,
+        "same-body",
+        vec![whatsapp_text(
+            "wamid.dup",
+            "491700000001",
+            "Hallo",
+            1_750_000_000,
+        )],
+    );
+    store.ingest(vec![delivery.clone()]).await.unwrap();
+    let before = store.snapshot().await.unwrap();
+    let again = store
+        .ingest(vec![delivery.clone(), delivery])
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec![IngestOutcome::Duplicate, IngestOutcome::Duplicate]
+    );
+    assert_eq!(store.snapshot().await.unwrap(), before);
+    // The same message inside a different body (Meta's retry to another app) is also stored once.
+    store
+        .ingest(vec![projection(
+            Source::WhatsApp,
+            "other-body",
+            vec![whatsapp_text(
+                "wamid.dup",
+                "491700000001",
+                "Hallo",
+                1_750_000_000,
+            )],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(store.counts().await.unwrap().messages, 1);
+    store.close().await;
+}
+
+async fn delivery_state_only_moves_forward(t: TestStore) {
+    let store = &t.store;
+    store
+        .ingest(vec![projection(
+            Source::WhatsApp,
+            "a",
+            vec![echo("wamid.out", "491700000002", 1_750_000_100)],
+        )])
+        .await
+        .unwrap();
+    store
+        .ingest(vec![projection(
+            Source::WhatsApp,
+            "b",
+            vec![status("wamid.out", DeliveryState::Read, 1_750_000_300)],
+        )])
+        .await
+        .unwrap();
+    store
+        .ingest(vec![projection(
+            Source::WhatsApp,
+            "c",
+            vec![status("wamid.out", DeliveryState::Delivered, 1_750_000_200)],
+        )])
+        .await
+        .unwrap();
+    let message = store
+        .message_by_external_id("whatsapp", "wamid.out")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.delivery, DeliveryState::Read);
+    // A receipt that arrives before its message is applied when the message appears.
+    store
+        .ingest(vec![projection(
+            Source::WhatsApp,
+            "d",
+            vec![status(
+                "wamid.late",
+                DeliveryState::Delivered,
+                1_750_000_400,
+            )],
+        )])
+        .await
+        .unwrap();
+    store
+        .ingest(vec![projection(
+            Source::WhatsApp,
+            "e",
+            vec![echo("wamid.late", "491700000002", 1_750_000_350)],
+        )])
+        .await
+        .unwrap();
+    let late = store
+        .message_by_external_id("whatsapp", "wamid.late")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(late.delivery, DeliveryState::Delivered);
+    store.close().await;
+}
+
+async fn reactions_are_added_and_removed(t: TestStore) {
+    let store = &t.store;
+    let reaction = |emoji: Option<&str>, key: &str| {
+        projection(
+            Source::WhatsApp,
+            key,
+            vec![Inbound::Reaction(ReactionUpdate {
+                channel: Channel::WhatsApp,
+                account: "106540352242922".into(),
+                customer: vec![Identity::new(IdentityKind::WhatsApp, "491700000003")],
+                target_external_id: "wamid.r".into(),
+                emoji: emoji.map(str::to_owned),
+                at: Timestamp::from_secs(1_750_000_500),
+                raw: serde_json::json!({}),
+            })],
+        )
+    };
+    store
+        .ingest(vec![projection(
+            Source::WhatsApp,
+            "m",
+            vec![echo("wamid.r", "491700000003", 1_750_000_000)],
+        )])
+        .await
+        .unwrap();
+    store
+        .ingest(vec![reaction(Some("👍"), "r1")])
+        .await
+        .unwrap();
+    let m = store
+        .message_by_external_id("whatsapp", "wamid.r")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.reactions.len(), 1);
+    assert_eq!(m.reactions[0].emoji, "👍");
+    store.ingest(vec![reaction(None, "r2")]).await.unwrap();
+    let m = store
+        .message_by_external_id("whatsapp", "wamid.r")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.reactions.is_empty());
+    store.close().await;
+}
+
+async fn unrecognized_input_is_kept(t: TestStore) {
+    let store = &t.store;
+    store
+        .ingest(vec![projection(
+            Source::WhatsApp,
+            "u",
+            vec![Inbound::Unrecognized(Unrecognized {
+                kind: "whatsapp:message_template_status_update".into(),
+                raw: serde_json::json!({"event": "APPROVED"}),
+            })],
+        )])
+        .await
+        .unwrap();
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.unrecognized, 1);
+    assert_eq!(counts.events, 1);
+    store.close().await;
+}
+
+async fn replay_rebuilds_identical_projections(t: TestStore) {
+    let store = &t.store;
+    let mut batch = vec![
+        projection(
+            Source::WhatsApp,
+            "1",
+            vec![whatsapp_text(
+                "wamid.a",
+                "491700000010",
+                "Wo bleibt meine Auszahlung?",
+                1_750_000_000,
+            )],
+        ),
+        projection(
+            Source::WhatsApp,
+            "2",
+            vec![
+                echo("wamid.b", "491700000010", 1_750_000_060),
+                status("wamid.b", DeliveryState::Delivered, 1_750_000_070),
+            ],
+        ),
+        projection(
+            Source::WhatsApp,
+            "3",
+            vec![status("wamid.b", DeliveryState::Read, 1_750_000_080)],
+        ),
+    ];
+    batch.extend((0..50).map(|i| {
+        projection(
+            Source::ImportMention,
+            &format!("x:{i}"),
+            vec![mention(i, "Die Hotline ist nie erreichbar")],
+        )
+    }));
+    // Live: several group commits of different sizes.
+    store.ingest(batch[..2].to_vec()).await.unwrap();
+    store.ingest(batch[2..20].to_vec()).await.unwrap();
+    store.ingest(batch[20..].to_vec()).await.unwrap();
+    let live = store.snapshot().await.unwrap();
+    assert!(live.iter().any(|l| l.starts_with("event")));
+
+    store.reset_projections().await.unwrap();
+    assert_eq!(store.counts().await.unwrap().messages, 0);
+    let mut after = 0;
+    loop {
+        let raws = store.raw_events_after(after, 7).await.unwrap();
+        let Some(last) = raws.last() else { break };
+        after = last.id.unwrap().0;
+        store
+            .reproject(raws.into_iter().map(reparse).collect())
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.snapshot().await.unwrap(), live);
+    store.close().await;
+}
+
+async fn concurrent_writers_share_commits_and_lose_nothing(t: TestStore) {
+    let store = t.store.clone();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .ingest(vec![projection(
+                        Source::WhatsApp,
+                        &format!("c{i}"),
+                        vec![whatsapp_text(
+                            &format!("wamid.c{i}"),
+                            &format!("4917000{i:05}"),
+                            "Hallo",
+                            1_750_000_000 + i,
+                        )],
+                    )])
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert!(matches!(
+            task.await.unwrap().unwrap()[0],
+            IngestOutcome::Stored(_)
+        ));
+    }
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.raw_events, counts.messages, counts.contacts),
+        (200, 200, 200)
+    );
+    store.close().await;
+}
+
+async fn a_large_import_batch_is_stored_whole(t: TestStore) {
+    let store = &t.store;
+    let batch: Vec<Projection> = (0..4000)
+        .map(|i| {
+            projection(
+                Source::ImportMention,
+                &format!("x:{i}"),
+                vec![mention(i, "Beitragserhöhung schon wieder")],
+            )
+        })
+        .collect();
+    let outcomes = store.ingest(batch.clone()).await.unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, IngestOutcome::Stored(_)))
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.raw_events, counts.mentions, counts.events),
+        (4000, 4000, 4000)
+    );
+    // Importing the same items again adds nothing.
+    let again = store.ingest(batch).await.unwrap();
+    assert!(again.iter().all(|o| *o == IngestOutcome::Duplicate));
+    assert_eq!(store.counts().await.unwrap().mentions, 4000);
+    let recent = store.recent_mentions(1).await.unwrap();
+    assert_eq!(recent[0].author_handle, "user3999");
+    store.close().await;
+}
+
+macro_rules! conformance {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::sqlite_store().await).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::postgres_store().await).await;
+                }
+            )+
+        }
+    };
+}
+
+conformance!(
+    a_message_is_stored_with_its_raw_event_and_projected,
+    a_duplicate_delivery_changes_nothing,
+    delivery_state_only_moves_forward,
+    reactions_are_added_and_removed,
+    unrecognized_input_is_kept,
+    replay_rebuilds_identical_projections,
+    concurrent_writers_share_commits_and_lose_nothing,
+    a_large_import_batch_is_stored_whole,
+);
+
+#[tokio::test]
+async fn an_unknown_database_url_is_a_clear_error() {
+    let err = Store::open("mysql://localhost/x", StoreOptions::default())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("use sqlite://PATH"), "{err}");
+}
