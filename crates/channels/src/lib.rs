@@ -5,10 +5,15 @@
 
 mod json;
 
+pub mod errors;
 pub mod handshake;
 pub mod meta_messaging;
+pub mod outbound;
 pub mod routing;
 pub mod signature;
 pub mod whatsapp;
 
 pub use json::ParseError;
+
+#[cfg(test)]
+mod test_server;
