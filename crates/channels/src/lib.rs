@@ -11,6 +11,7 @@ pub mod meta_messaging;
 pub mod outbound;
 pub mod routing;
 pub mod signature;
+pub mod templates;
 pub mod whatsapp;
 
 pub use json::ParseError;
