@@ -7,6 +7,7 @@ mod json;
 
 pub mod errors;
 pub mod handshake;
+pub mod media;
 pub mod meta_messaging;
 pub mod outbound;
 pub mod routing;

@@ -1,0 +1,391 @@
+//! Media: look up a WhatsApp media id, download it with the bearer token
+//! within Meta's size limits, verify Meta's SHA-256 and keep it in a
+//! content-addressed blob store. Failures are typed so a message can show
+//! "download failed, retrying" instead of silently losing the file.
+
+use crate::errors::RetryAdvice;
+use crate::outbound::{GraphClient, SendError};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const MB: u64 = 1024 * 1024;
+
+/// Meta's per-type limits. `kind` is the attachment kind (`image`,
+/// `document`, …). Documents may be any type; the others are checked.
+pub fn size_limit(kind: &str, mime_type: &str) -> Result<u64, MediaError> {
+    let mime = mime_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let unsupported = || MediaError::UnsupportedType {
+        kind: kind.to_owned(),
+        mime_type: mime_type.to_owned(),
+    };
+    match kind {
+        "image" => match mime.as_str() {
+            "image/jpeg" | "image/png" => Ok(5 * MB),
+            _ => Err(unsupported()),
+        },
+        "video" => match mime.as_str() {
+            "video/mp4" | "video/3gpp" => Ok(16 * MB),
+            _ => Err(unsupported()),
+        },
+        "audio" => match mime.as_str() {
+            "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => Ok(16 * MB),
+            _ => Err(unsupported()),
+        },
+        // Animated stickers may reach 500 KB; static ones 100 KB.
+        "sticker" => match mime.as_str() {
+            "image/webp" => Ok(500 * 1024),
+            _ => Err(unsupported()),
+        },
+        "document" | "file" => Ok(100 * MB),
+        _ => Err(unsupported()),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum MediaError {
+    /// The Graph lookup failed (expired media id, token…); `retry` says whether to try again.
+    #[error("media lookup failed: {0}")]
+    Api(SendError),
+    #[error("download failed: HTTP {status}")]
+    DownloadStatus { status: u16 },
+    #[error("download failed: {0}")]
+    Network(String),
+    #[error("file is {size} bytes, the limit for this type is {limit}")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("{kind} of type {mime_type:?} is not accepted")]
+    UnsupportedType { kind: String, mime_type: String },
+    #[error("checksum mismatch: Meta said {expected}, file has {actual}")]
+    ChecksumMismatch { expected: String, actual: String },
+    #[error("blob store: {0}")]
+    Io(String),
+}
+
+impl MediaError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            MediaError::Api(e) => e.retry != RetryAdvice::Permanent,
+            MediaError::DownloadStatus { status } => {
+                *status == 429 || *status >= 500 || *status == 408
+            }
+            // A truncated transfer also shows as a checksum mismatch.
+            MediaError::Network(_) | MediaError::ChecksumMismatch { .. } | MediaError::Io(_) => {
+                true
+            }
+            MediaError::TooLarge { .. } | MediaError::UnsupportedType { .. } => false,
+        }
+    }
+
+    /// What the message shows in the inbox.
+    pub fn message_de(&self) -> String {
+        match self {
+            MediaError::TooLarge { .. } => "Datei zu groß – nicht übernommen.".into(),
+            MediaError::UnsupportedType { .. } => {
+                "Dateityp nicht unterstützt – nicht übernommen.".into()
+            }
+            _ if self.is_retryable() => "Download fehlgeschlagen, wird erneut versucht.".into(),
+            _ => "Download fehlgeschlagen; die Datei ist bei Meta nicht mehr abrufbar.".into(),
+        }
+    }
+
+    pub fn message_en(&self) -> String {
+        match self {
+            MediaError::TooLarge { .. } => "File too large – not stored.".into(),
+            MediaError::UnsupportedType { .. } => "File type not supported – not stored.".into(),
+            _ if self.is_retryable() => "Download failed, retrying.".into(),
+            _ => "Download failed; the file is no longer available from Meta.".into(),
+        }
+    }
+}
+
+impl From<std::io::Error> for MediaError {
+    fn from(e: std::io::Error) -> Self {
+        MediaError::Io(e.to_string())
+    }
+}
+
+/// `GET /{media_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MediaInfo {
+    pub id: String,
+    pub url: String,
+    pub mime_type: String,
+    /// Base64 SHA-256 as Meta sends it.
+    pub sha256: Option<String>,
+    pub file_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlobRef {
+    /// Lowercase hex SHA-256 of the content: the blob's key.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Files stored under `root/ab/cd/<sha256>`; identical content is stored once.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+fn is_hex_digest(key: &str) -> bool {
+    key.len() == 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl BlobStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The file for a key; `None` for anything that is not a hex digest, so
+    /// a key from a URL can never walk out of the store.
+    pub fn path_for(&self, sha256_hex: &str) -> Option<PathBuf> {
+        is_hex_digest(sha256_hex).then(|| {
+            self.root
+                .join(&sha256_hex[..2])
+                .join(&sha256_hex[2..4])
+                .join(sha256_hex)
+        })
+    }
+
+    pub async fn put(&self, bytes: &[u8]) -> Result<BlobRef, MediaError> {
+        let key = hex::encode(Sha256::digest(bytes));
+        let path = self.path_for(&key).expect("hex digest");
+        let blob = BlobRef {
+            sha256: key.clone(),
+            size: bytes.len() as u64,
+        };
+        if tokio::fs::try_exists(&path).await? {
+            return Ok(blob);
+        }
+        let dir = path.parent().expect("nested path");
+        tokio::fs::create_dir_all(dir).await?;
+        // Write then rename: a crash never leaves a half file under the final name.
+        let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+        tokio::fs::write(&tmp, bytes).await?;
+        tokio::fs::rename(&tmp, &path).await?;
+        Ok(blob)
+    }
+
+    pub async fn get(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>, MediaError> {
+        let Some(path) = self.path_for(sha256_hex) else {
+            return Ok(None);
+        };
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential: base, 2·base, 4·base … capped.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        self.base_delay
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.max_delay)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredMedia {
+    pub blob: BlobRef,
+    pub mime_type: String,
+    pub attempts: u32,
+}
+
+/// Compares Meta's SHA-256 (base64, or hex) with the content's.
+fn verify_checksum(expected: &str, bytes: &[u8]) -> Result<(), MediaError> {
+    let digest = Sha256::digest(bytes);
+    let expected_bytes = if is_hex_digest(&expected.to_ascii_lowercase()) {
+        hex::decode(expected).ok()
+    } else {
+        BASE64.decode(expected.trim()).ok()
+    };
+    match expected_bytes {
+        Some(e) if e.as_slice() == digest.as_slice() => Ok(()),
+        _ => Err(MediaError::ChecksumMismatch {
+            expected: expected.to_owned(),
+            actual: BASE64.encode(digest.as_slice()),
+        }),
+    }
+}
+
+impl GraphClient {
+    /// `GET {base}/{ver}/{media_id}`: the short-lived download URL and metadata.
+    pub async fn media_info(&self, media_id: &str) -> Result<MediaInfo, MediaError> {
+        let v = self
+            .get_json(media_id, &[])
+            .await
+            .map_err(MediaError::Api)?;
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let url = text("url").ok_or_else(|| {
+            MediaError::Api(SendError::from_response(200, v.to_string().as_bytes()))
+        })?;
+        Ok(MediaInfo {
+            id: text("id").unwrap_or_else(|| media_id.to_owned()),
+            url,
+            mime_type: text("mime_type").unwrap_or_default(),
+            sha256: text("sha256"),
+            file_size: v
+                .get("file_size")
+                .and_then(|s| s.as_u64().or_else(|| s.as_str()?.parse().ok())),
+        })
+    }
+
+    /// Downloads `url`, stopping as soon as `limit` bytes are exceeded.
+    /// `with_token`: WhatsApp media needs the bearer; Messenger/IG CDN links must not get it.
+    pub async fn download(
+        &self,
+        url: &str,
+        limit: u64,
+        with_token: bool,
+    ) -> Result<Vec<u8>, MediaError> {
+        let mut request = self.http().get(url);
+        if with_token {
+            request = request.bearer_auth(self.token());
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| MediaError::Network(e.without_url().to_string()))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(MediaError::DownloadStatus { status });
+        }
+        if let Some(len) = response.content_length()
+            && len > limit
+        {
+            return Err(MediaError::TooLarge { size: len, limit });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| MediaError::Network(e.without_url().to_string()))?
+        {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > limit {
+                return Err(MediaError::TooLarge {
+                    size: bytes.len() as u64,
+                    limit,
+                });
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Fetches a WhatsApp media id into the blob store, retrying transient
+    /// failures with backoff. `kind` is the attachment kind, `expected_sha256`
+    /// the webhook's value (the lookup's own value is used when absent).
+    pub async fn fetch_whatsapp_media(
+        &self,
+        media_id: &str,
+        kind: &str,
+        expected_sha256: Option<&str>,
+        store: &BlobStore,
+        policy: RetryPolicy,
+    ) -> Result<StoredMedia, MediaError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = async {
+                let info = self.media_info(media_id).await?;
+                let limit = size_limit(kind, &info.mime_type)?;
+                if let Some(size) = info.file_size
+                    && size > limit
+                {
+                    return Err(MediaError::TooLarge { size, limit });
+                }
+                let bytes = self.download(&info.url, limit, true).await?;
+                if let Some(expected) = expected_sha256.or(info.sha256.as_deref()) {
+                    verify_checksum(expected, &bytes)?;
+                }
+                let blob = store.put(&bytes).await?;
+                Ok(StoredMedia {
+                    blob,
+                    mime_type: info.mime_type,
+                    attempts: attempt,
+                })
+            }
+            .await;
+            match result {
+                Err(e) if e.is_retryable() && attempt < policy.attempts => {
+                    tracing::warn!(media_id, attempt, error = %e, "media download failed, retrying");
+                    tokio::time::sleep(policy.delay(attempt - 1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Fetches a Messenger/Instagram attachment URL (public CDN, no token).
+    pub async fn fetch_attachment_url(
+        &self,
+        url: &str,
+        kind: &str,
+        store: &BlobStore,
+        policy: RetryPolicy,
+    ) -> Result<StoredMedia, MediaError> {
+        // Messenger files go up to 25 MB; the type is not known before download.
+        let limit = if kind == "image" { 8 * MB } else { 25 * MB };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result: Result<StoredMedia, MediaError> = async {
+                let bytes = self.download(url, limit, false).await?;
+                let blob = store.put(&bytes).await?;
+                Ok(StoredMedia {
+                    blob,
+                    mime_type: String::new(),
+                    attempts: attempt,
+                })
+            }
+            .await;
+            match result {
+                Err(e) if e.is_retryable() && attempt < policy.attempts => {
+                    tokio::time::sleep(policy.delay(attempt - 1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
