@@ -5,6 +5,7 @@
 
 mod json;
 
+pub mod click_to_chat;
 pub mod errors;
 pub mod handshake;
 pub mod media;

@@ -259,7 +259,7 @@ impl GraphClient {
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| SendError::network(e))?;
+            .map_err(SendError::network)?;
         let base = format!(
             "{}/{}",
             config.base_url.trim_end_matches('/'),
@@ -296,9 +296,9 @@ impl GraphClient {
             .bearer_auth(self.token.expose())
             .send()
             .await
-            .map_err(|e| SendError::network(e))?;
+            .map_err(SendError::network)?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| SendError::network(e))?;
+        let body = response.bytes().await.map_err(SendError::network)?;
         if !(200..300).contains(&status) {
             return Err(SendError::from_response(status, &body));
         }
