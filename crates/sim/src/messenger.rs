@@ -93,7 +93,7 @@ fn send_inner(
                 "param sender_action must be MARK_SEEN, TYPING_ON or TYPING_OFF.",
             ));
         }
-        if !last.is_some_and(|t| now - t < WINDOW_SECS) {
+        if last.is_none_or(|t| now - t >= WINDOW_SECS) {
             return Err(GraphError::fb_outside_window());
         }
         return Ok(json!({"recipient_id": psid}));
@@ -151,7 +151,7 @@ fn send_inner(
     let age = last.map(|t| now - t);
     match messaging_type {
         "RESPONSE" | "UPDATE" => {
-            if !age.is_some_and(|a| a < WINDOW_SECS) {
+            if age.is_none_or(|a| a >= WINDOW_SECS) {
                 return Err(GraphError::fb_outside_window());
             }
         }
@@ -161,7 +161,7 @@ fn send_inner(
             })?;
             match (channel, tag) {
                 (_, "HUMAN_AGENT") => {
-                    if !age.is_some_and(|a| a < HUMAN_AGENT_SECS) {
+                    if age.is_none_or(|a| a >= HUMAN_AGENT_SECS) {
                         return Err(GraphError::fb_outside_window());
                     }
                 }
