@@ -135,4 +135,15 @@ mod tests {
             Err(ParseError::MissingEntries)
         ));
     }
+
+    #[test]
+    fn parse_any_picks_the_parser_by_object() {
+        let wa = include_bytes!("../tests/fixtures/wa_batch.json");
+        let (channel, items) = parse_any(wa).unwrap();
+        assert_eq!((channel, items.len()), (Channel::WhatsApp, 5));
+        let ig = include_bytes!("../tests/fixtures/instagram_batch.json");
+        let (channel, items) = parse_any(ig).unwrap();
+        assert_eq!((channel, items.len()), (Channel::Instagram, 6));
+        assert!(parse_any(br#"{"object":"user","entry":[]}"#).is_err());
+    }
 }
