@@ -60,6 +60,12 @@ pub struct Tunables {
     pub webhook_retry_delay_ms: u64,
     /// Pause between the steps of a scenario.
     pub scenario_step_delay_ms: u64,
+    /// Messenger/Instagram sends come back as `is_echo` events.
+    pub echoes: bool,
+    /// All statuses of one send in a single POST instead of one POST each.
+    pub batch_statuses: bool,
+    /// Messages per minute to one recipient before 131056 (pair rate limit); 0 = off.
+    pub pair_rate_limit_per_min: u32,
 }
 
 impl Default for Tunables {
@@ -78,6 +84,9 @@ impl Default for Tunables {
             webhook_retries: 2,
             webhook_retry_delay_ms: 100,
             scenario_step_delay_ms: 0,
+            echoes: true,
+            batch_statuses: false,
+            pair_rate_limit_per_min: 0,
         }
     }
 }
@@ -116,6 +125,8 @@ pub struct SimConfig {
     pub phone_number_id: String,
     pub display_phone_number: String,
     pub waba_id: String,
+    /// Meta app id, carried by Messenger/Instagram echoes.
+    pub app_id: String,
     pub page_id: String,
     pub ig_id: String,
     pub known_customers: Vec<Customer>,
@@ -134,6 +145,7 @@ impl SimConfig {
             phone_number_id: "106540352242922".into(),
             display_phone_number: "4930123456789".into(),
             waba_id: "102290129340398".into(),
+            app_id: "1660302834210975".into(),
             page_id: "104488245203118".into(),
             ig_id: "17841405822304914".into(),
             known_customers: default_customers(),

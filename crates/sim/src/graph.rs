@@ -75,6 +75,15 @@ impl GraphError {
         )
     }
 
+    pub fn pair_rate_limited() -> Self {
+        Self::wa(
+            StatusCode::TOO_MANY_REQUESTS,
+            131056,
+            "(Business Account, Consumer Account) pair rate limit hit",
+            "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.",
+        )
+    }
+
     pub fn template_missing(name: &str, lang: &str) -> Self {
         Self::wa(
             StatusCode::NOT_FOUND,

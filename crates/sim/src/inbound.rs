@@ -455,9 +455,11 @@ impl Sim {
         } else {
             req.from.clone()
         };
+        // System messages carry no contacts array.
+        let is_system = matches!(req.content, InboundContent::System { .. });
         Ok(Built {
             message: msg,
-            contact: Some(contact),
+            contact: (!is_system).then_some(contact),
             id,
             media_id,
             window_key,
@@ -472,12 +474,15 @@ impl Sim {
                 .filter_map(|b| b.contact.clone())
                 .filter(|c| seen.insert(c.to_string()))
                 .collect();
-            json!({
+            let mut value = json!({
                 "messaging_product": "whatsapp",
                 "metadata": self.wa_metadata(),
-                "contacts": contacts,
                 "messages": bs.iter().map(|b| b.message.clone()).collect::<Vec<_>>(),
-            })
+            });
+            if !contacts.is_empty() {
+                value["contacts"] = json!(contacts);
+            }
+            value
         };
         let refs: Vec<&Built> = built.iter().collect();
         match layout {

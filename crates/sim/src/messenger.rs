@@ -190,6 +190,7 @@ fn send_inner(
         object_id.to_owned(),
         psid.clone(),
         mid.clone(),
+        message.clone(),
     );
     Ok(json!({"recipient_id": psid, "message_id": mid}))
 }
@@ -205,7 +206,16 @@ fn new_mid(channel: Channel) -> String {
 }
 
 /// Messenger `message_deliveries` then `message_reads`; Instagram `messaging_seen`.
-fn spawn_receipts(sim: &Arc<Sim>, channel: Channel, object_id: String, psid: String, mid: String) {
+/// Our own message echoed back (`is_echo`), then Messenger `delivery` and `read`, or
+/// Instagram's `read` (messaging_seen).
+fn spawn_receipts(
+    sim: &Arc<Sim>,
+    channel: Channel,
+    object_id: String,
+    psid: String,
+    mid: String,
+    message: Value,
+) {
     let tun = sim.tunables();
     let sim2 = Arc::clone(sim);
     sim.spawn_tracked(async move {
@@ -215,6 +225,9 @@ fn spawn_receipts(sim: &Arc<Sim>, channel: Channel, object_id: String, psid: Str
             "page"
         };
         let mut events = Vec::new();
+        if tun.echoes {
+            events.push("echo");
+        }
         if channel == Channel::Messenger {
             events.push("delivery");
         }
@@ -224,18 +237,30 @@ fn spawn_receipts(sim: &Arc<Sim>, channel: Channel, object_id: String, psid: Str
         for ev in events {
             tokio::time::sleep(Duration::from_millis(tun.status_delay_ms)).await;
             let ts = sim2.now_ms();
-            let inner = match (channel, ev) {
-                (_, "delivery") => json!({"mids": [mid], "watermark": ts}),
-                (Channel::Instagram, _) => json!({"mid": mid}),
-                _ => json!({"watermark": ts}),
+            let (sender, recipient, key, inner) = match (channel, ev) {
+                (_, "echo") => {
+                    let mut m = message.clone();
+                    m["mid"] = json!(mid);
+                    m["is_echo"] = json!(true);
+                    m["app_id"] = json!(sim2.config.app_id.parse::<u64>().unwrap_or_default());
+                    (&object_id, &psid, "message", m)
+                }
+                (_, "delivery") => (
+                    &psid,
+                    &object_id,
+                    "delivery",
+                    json!({"mids": [mid], "watermark": ts}),
+                ),
+                (Channel::Instagram, _) => (&psid, &object_id, "read", json!({"mid": mid})),
+                _ => (&psid, &object_id, "read", json!({"watermark": ts})),
             };
             let payload = json!({
                 "object": object,
                 "entry": [{"id": object_id, "time": ts, "messaging": [{
-                    "sender": {"id": psid},
-                    "recipient": {"id": object_id},
+                    "sender": {"id": sender},
+                    "recipient": {"id": recipient},
                     "timestamp": ts,
-                    ev: inner,
+                    key: inner,
                 }]}],
             });
             sim2.deliver(channel, WebhookKind::Status, &payload).await;

@@ -88,6 +88,8 @@ pub(crate) struct State {
     pub known_wa: HashSet<String>,
     pub known_scoped: HashSet<String>,
     pub rate: HashMap<String, VecDeque<Instant>>,
+    /// (phone_number_id, wa_id) → recent sends, for the pair limit.
+    pub pair_rate: HashMap<(String, String), VecDeque<Instant>>,
     pub sent: Vec<SentRecord>,
     pub webhooks: Vec<WebhookRecord>,
     pub media: HashMap<String, MediaItem>,
@@ -127,6 +129,7 @@ impl Sim {
             known_wa,
             known_scoped,
             rate: HashMap::new(),
+            pair_rate: HashMap::new(),
             sent: Vec::new(),
             webhooks: Vec::new(),
             media: HashMap::new(),

@@ -140,7 +140,9 @@ pub(crate) fn spawn_status_sequence(sim: &Arc<Sim>, plan: StatusPlan) {
     }
     let sim2 = Arc::clone(sim);
     sim.spawn_tracked(async move {
-        for status in order {
+        let mut batch = Vec::new();
+        let last = order.len() - 1;
+        for (i, status) in order.into_iter().enumerate() {
             tokio::time::sleep(Duration::from_millis(tun.status_delay_ms)).await;
             let mut st = json!({
                 "id": plan.wamid,
@@ -154,11 +156,15 @@ pub(crate) fn spawn_status_sequence(sim: &Arc<Sim>, plan: StatusPlan) {
             if status == "delivered" {
                 st["pricing"] = plan.pricing.clone();
             }
+            batch.push(st);
+            if tun.batch_statuses && i < last {
+                continue;
+            }
             let payload = sim2.wa_envelope(vec![(
                 json!({
                     "messaging_product": "whatsapp",
                     "metadata": sim2.wa_metadata(),
-                    "statuses": [st],
+                    "statuses": std::mem::take(&mut batch),
                 }),
                 "messages",
             )]);

@@ -93,6 +93,7 @@ fn send_inner(sim: &Arc<Sim>, pnid: &str, body: &Value) -> Result<Outcome, (Grap
 
     let input = body["to"].as_str().unwrap_or_default().to_owned();
     let wa_id = normalise_to(sim, &input).map_err(fail)?;
+    check_pair_rate(sim, pnid, &wa_id).map_err(fail)?;
     let tun = sim.tunables();
     let now = sim.now();
     let (known, window_open) = {
@@ -228,6 +229,31 @@ fn check_rate(sim: &Sim, pnid: &str) -> Result<(), GraphError> {
     }
     if q.len() >= limit {
         return Err(GraphError::rate_limited());
+    }
+    q.push_back(now);
+    Ok(())
+}
+
+/// Sliding one-minute window per (business number, recipient); 0 disables it.
+fn check_pair_rate(sim: &Sim, pnid: &str, wa_id: &str) -> Result<(), GraphError> {
+    let limit = sim.tunables().pair_rate_limit_per_min as usize;
+    if limit == 0 {
+        return Ok(());
+    }
+    let now = Instant::now();
+    let mut st = sim.lock();
+    let q = st
+        .pair_rate
+        .entry((pnid.to_owned(), wa_id.to_owned()))
+        .or_default();
+    while q
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+    {
+        q.pop_front();
+    }
+    if q.len() >= limit {
+        return Err(GraphError::pair_rate_limited());
     }
     q.push_back(now);
     Ok(())

@@ -100,6 +100,15 @@ async fn every_whatsapp_message_type_arrives_signed_with_its_object() {
     assert_eq!(msgs[15]["errors"][0]["code"], 131051);
     assert_eq!(msgs[15]["unsupported"]["type"], "poll_creation");
     assert_eq!(msgs[16]["hologram"]["depth"], 3);
+    let system_value = &t.rx.got()[14].json["entry"][0]["changes"][0]["value"];
+    assert_eq!(
+        system_value["messages"][0]["system"]["type"],
+        "user_changed_number"
+    );
+    assert!(
+        system_value.get("contacts").is_none(),
+        "system messages carry no contacts"
+    );
     let value = &t.rx.got()[0].json["entry"][0]["changes"][0]["value"];
     assert_eq!(value["contacts"][0]["wa_id"], ANNA);
     assert_eq!(value["contacts"][0]["profile"]["name"], "Anna Keller");

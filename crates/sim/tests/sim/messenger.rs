@@ -88,6 +88,14 @@ async fn messenger_window_and_human_agent_tag_are_enforced() {
             .skip(1)
             .map(|r| r.json["entry"][0]["messaging"][0].clone())
             .collect();
+    let echo = receipts
+        .iter()
+        .find(|e| e["message"]["is_echo"] == true)
+        .expect("an echo of our send");
+    assert_eq!(echo["sender"]["id"], page.as_str());
+    assert_eq!(echo["recipient"]["id"], ANNA_PSID);
+    assert_eq!(echo["message"]["text"], "Gern!");
+    assert!(echo["message"]["app_id"].is_u64());
     assert!(receipts.iter().any(|e| e.get("delivery").is_some()));
     assert!(receipts.iter().any(|e| e.get("read").is_some()));
     t.sim.shutdown().await;

@@ -348,3 +348,53 @@ async fn non_200_answers_are_retried_a_bounded_number_of_times() {
     assert_eq!(t.rx.got().len(), 3);
     t.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn too_many_messages_to_one_customer_is_429_code_131056_while_others_proceed() {
+    let t = spawn().await;
+    t.control("config", json!({"pair_rate_limit_per_min": 2}))
+        .await;
+    t.sim
+        .deliver_inbound(InboundRequest::text(ANNA, "Hallo"))
+        .await
+        .unwrap();
+    t.sim
+        .deliver_inbound(InboundRequest::text("491712345678", "Hallo"))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(t.send_wa(text_to("+491701234567", "x")).await.0, 200);
+    }
+    let (status, body) = t.send_wa(text_to("+491701234567", "x")).await;
+    assert_graph_error(status, &body, 429, 131056);
+    assert_eq!(
+        t.send_wa(text_to("+491712345678", "y")).await.0,
+        200,
+        "another recipient is not limited"
+    );
+    t.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn statuses_can_be_batched_into_one_post() {
+    let t = spawn().await;
+    t.control("config", json!({"batch_statuses": true})).await;
+    t.sim
+        .deliver_inbound(InboundRequest::text(ANNA, "Hallo"))
+        .await
+        .unwrap();
+    t.send_wa(text_to("+491701234567", "Antwort")).await;
+    t.settle().await;
+    let got = t.rx.got();
+    assert_eq!(got.len(), 2);
+    let statuses = got[1].json["entry"][0]["changes"][0]["value"]["statuses"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let order: Vec<_> = statuses
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["sent", "delivered", "read"]);
+    t.sim.shutdown().await;
+}
