@@ -4,6 +4,22 @@
 //!
 //! It deliberately shares no code with `resonanz-channels`: each catches the other's
 //! misreadings of the protocol.
+//!
+//! Graph API (any `vNN.N`, or the pinned `api_version`; Bearer token or `access_token`):
+//! - `POST /{ver}/{phone_number_id}/messages` — WhatsApp sends and mark-as-read
+//! - `POST /{ver}/{page_id|me|ig_id}/messages` — Messenger / Instagram sends
+//! - `GET|DELETE /{ver}/{media_id}`, `GET /whatsapp_business/attachments/?mid=…` (download)
+//! - `GET|POST /{ver}/{waba_id}/message_templates`
+//!
+//! Control API (JSON, for tests and the demo):
+//! - `POST /sim/inbound` — an [`InboundRequest`]; `POST /sim/inbound/batch` —
+//!   `{"items":[…],"layout":"messages|changes|entries"}`
+//! - `POST /sim/scenarios/{name}` — see [`SCENARIOS`]; body `{"from"?, "channel"?}`
+//! - `GET /sim/sent`, `GET /sim/webhooks[?kind=inbound|status|template_status]`
+//! - `GET|POST /sim/clock` — `{"advance_secs": n}`
+//! - `GET|POST /sim/config` — partial [`Tunables`]; unknown keys are rejected
+//! - `POST /sim/verify-webhook` — `{"channel"?, "verify_token"?}` → [`VerifyReport`]
+//! - `POST /sim/value-error` — `{"code": 130429}`; `POST /sim/reset` — clears the logs
 
 mod config;
 mod graph;
@@ -35,12 +51,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// A running simulator. Dropping it leaves the server running until the runtime ends;
-/// call [`SimHandle::shutdown`] to stop it.
+/// call [`SimHandle::shutdown`] to stop it. Share it across tasks as `Arc<SimHandle>`.
 pub struct SimHandle {
     pub(crate) sim: Arc<Sim>,
     addr: SocketAddr,
     shutdown_tx: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    server: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Starts the simulator on `listener` (use `127.0.0.1:0` in tests).
@@ -76,7 +92,7 @@ pub async fn start(
         sim,
         addr,
         shutdown_tx,
-        server,
+        server: std::sync::Mutex::new(Some(server)),
     })
 }
 
@@ -105,10 +121,13 @@ impl SimHandle {
         &self.sim.config
     }
 
-    /// Stops the server and every pending background delivery.
-    pub async fn shutdown(self) {
+    /// Stops the server and every pending background delivery; later calls do nothing.
+    pub async fn shutdown(&self) {
         let _ = self.shutdown_tx.send(true);
-        let _ = self.server.await;
+        let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(server) = server {
+            let _ = server.await;
+        }
     }
 
     /// Everything the business sent, in order, with the sim's verdict.
@@ -174,6 +193,11 @@ impl SimHandle {
     /// Waits until all background webhooks (statuses, template reviews) are delivered.
     pub async fn settle(&self, timeout: Duration) -> bool {
         self.sim.settle(timeout).await
+    }
+
+    /// A value-level error webhook (`value.errors[]`, no status), e.g. 130429.
+    pub async fn deliver_value_error(&self, code: i64) -> WebhookRecord {
+        self.sim.deliver_value_error(code).await
     }
 
     /// Performs Meta's GET handshake against the channel's webhook target.

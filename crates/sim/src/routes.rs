@@ -32,6 +32,7 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/config", get(control_config_get).post(control_config))
         .route("/sim/verify-webhook", post(control_verify))
         .route("/sim/reset", post(control_reset))
+        .route("/sim/value-error", post(control_value_error))
         .route("/whatsapp_business/attachments/", get(media_download))
         .route("/{ver}/{id}/messages", post(graph_messages))
         .route(
@@ -399,6 +400,18 @@ impl Sim {
             Err(e) => report.error = Some(e.to_string()),
         }
         report
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ValueErrorBody {
+    code: i64,
+}
+
+async fn control_value_error(State(sim): Shared, body: Bytes) -> Response {
+    match serde_json::from_slice::<ValueErrorBody>(&body) {
+        Ok(b) => Json(sim.deliver_value_error(b.code).await).into_response(),
+        Err(e) => bad_request(format!("expected {{\"code\": n}}: {e}")),
     }
 }
 

@@ -99,6 +99,44 @@ impl Sim {
         record
     }
 
+    /// A value-level error (`value.errors[]`, no message attached), e.g. 130429.
+    pub(crate) async fn deliver_value_error(&self, code: i64) -> WebhookRecord {
+        let (title, details) = match code {
+            130429 => (
+                "Rate limit hit",
+                "Cloud API message throughput has been reached.",
+            ),
+            131056 => (
+                "(Business Account, Consumer Account) pair rate limit hit",
+                "Too many messages sent from this phone number to the same phone number in a short period of time.",
+            ),
+            131000 => (
+                "Something went wrong",
+                "Message failed to send due to an unknown error.",
+            ),
+            _ => (
+                "Unknown error",
+                "The simulator was asked to report this code.",
+            ),
+        };
+        let payload = self.wa_envelope(vec![(
+            json!({
+                "messaging_product": "whatsapp",
+                "metadata": self.wa_metadata(),
+                "errors": [{
+                    "code": code,
+                    "title": title,
+                    "message": title,
+                    "error_data": {"details": details},
+                    "href": "/documentation/business-messaging/whatsapp/support/error-codes",
+                }],
+            }),
+            "messages",
+        )]);
+        self.deliver(Channel::Whatsapp, WebhookKind::Status, &payload)
+            .await
+    }
+
     /// The WhatsApp envelope around one `value` of field `field`.
     pub(crate) fn wa_envelope(&self, changes: Vec<(Value, &str)>) -> Value {
         let changes: Vec<Value> = changes

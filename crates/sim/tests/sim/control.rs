@@ -91,3 +91,18 @@ async fn sent_and_webhook_logs_are_readable_over_http() {
     assert!(t.sim.sent().is_empty() && t.sim.webhooks().is_empty());
     t.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn value_level_errors_arrive_without_a_status() {
+    let t = spawn().await;
+    let (status, rec) = t.control("value-error", json!({"code": 130429})).await;
+    assert_eq!(status, 200);
+    assert_eq!(rec["http_status"], 200);
+    let got = t.rx.wait_for(1).await;
+    assert!(got[0].signature_ok);
+    let value = &got[0].json["entry"][0]["changes"][0]["value"];
+    assert_eq!(value["errors"][0]["code"], 130429);
+    assert_eq!(value["errors"][0]["title"], "Rate limit hit");
+    assert!(value.get("statuses").is_none() && value.get("messages").is_none());
+    t.sim.shutdown().await;
+}

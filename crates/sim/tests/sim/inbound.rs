@@ -63,6 +63,7 @@ async fn every_whatsapp_message_type_arrives_signed_with_its_object() {
     for (i, (content, expected)) in cases.iter().enumerate() {
         let mut req = content.clone();
         req["from"] = json!(ANNA);
+        req["referral"] = json!(i == 0);
         req["reply_to"] = if i == 8 {
             json!("wamid.business1")
         } else {
@@ -84,6 +85,9 @@ async fn every_whatsapp_message_type_arrives_signed_with_its_object() {
         assert!(msg["timestamp"].is_string());
     }
     let msgs = t.rx.messages();
+    assert_eq!(msgs[0]["referral"]["source_type"], "ad");
+    assert!(msgs[0]["referral"]["ctwa_clid"].is_string());
+    assert!(msgs[1].get("referral").is_none());
     assert_eq!(msgs[8]["interactive"]["type"], "button_reply");
     assert_eq!(msgs[8]["context"]["id"], "wamid.business1");
     assert_eq!(
