@@ -1,0 +1,190 @@
+//! Hashed sparse features for the linear models: word and stem unigrams (negation-marked),
+//! stem bigrams, character n-grams, compound parts, social tokens, and dense lexicon cues.
+
+use crate::hash::{combine, hash_bytes};
+use crate::lexicon::Lexicon;
+use crate::text::{TokenKind, Tokens, emoticon_polarity};
+
+const S_WORD: u64 = 1;
+const S_STEM: u64 = 2;
+const S_BIGRAM: u64 = 3;
+const S_CHAR: u64 = 4;
+const S_PART: u64 = 5;
+const S_TAG: u64 = 6;
+const S_DENSE: u64 = 7;
+const NEG_MARK: u64 = 0x5151;
+
+const W_WORD: f32 = 1.0;
+const W_STEM: f32 = 1.0;
+const W_BIGRAM: f32 = 0.7;
+const W_CHAR: f32 = 0.3;
+const W_PART: f32 = 0.7;
+const W_TAG: f32 = 1.0;
+const W_DENSE: f32 = 2.0;
+
+/// Lexicon evidence for one text, after negation, intensifiers and contrast.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LexStats {
+    pub pos: f32,
+    pub neg: f32,
+    pub n_pos: u32,
+    pub n_neg: u32,
+    pub emoji: f32,
+    pub emoticon: f32,
+    pub n_exclaim: u32,
+    pub n_question: u32,
+    pub n_caps: u32,
+    pub n_words: u32,
+    pub negations: u32,
+}
+
+impl LexStats {
+    /// Signed polarity in -1..1 (the lexicon-only baseline uses this).
+    pub fn polarity(&self) -> f32 {
+        let raw = self.pos - self.neg + 0.8 * self.emoji + self.emoticon;
+        (raw / (1.0 + 0.3 * (self.n_pos + self.n_neg) as f32).sqrt()).tanh()
+    }
+}
+
+/// Lexicon statistics without building the sparse vector.
+pub fn lex_stats(toks: &Tokens, lex: &Lexicon) -> LexStats {
+    let mut st = LexStats::default();
+    for t in &toks.tokens {
+        match t.kind {
+            TokenKind::Word => {
+                st.n_words += 1;
+                if t.caps {
+                    st.n_caps += 1;
+                }
+                if t.negated {
+                    st.negations += 1;
+                }
+                if let Some(p) = lex.word(toks.norm(t), toks.stem(t)) {
+                    let mut v = p * t.intensity;
+                    if t.negated {
+                        // "nicht gut" is negative; "nicht schlecht" only mildly positive.
+                        v = if v > 0.0 { -0.8 * v } else { -0.4 * v };
+                    }
+                    v *= match t.contrast {
+                        -1 => 0.6,
+                        1 => 1.3,
+                        _ => 1.0,
+                    };
+                    if v > 0.0 {
+                        st.pos += v;
+                        st.n_pos += 1;
+                    } else if v < 0.0 {
+                        st.neg -= v;
+                        st.n_neg += 1;
+                    }
+                }
+            }
+            TokenKind::Emoji => {
+                if let Some(p) = lex.emoji(toks.norm(t)) {
+                    st.emoji += p;
+                }
+            }
+            TokenKind::Emoticon => st.emoticon += emoticon_polarity(toks.norm(t)),
+            TokenKind::Exclaim => st.n_exclaim += 1,
+            TokenKind::Question => st.n_question += 1,
+            _ => {}
+        }
+    }
+    st
+}
+
+/// Append the hashed, L2-normalised feature vector of `toks` to `out` (cleared first).
+pub fn extract(toks: &Tokens, lex: &Lexicon, bits: u8, out: &mut Vec<(u32, f32)>) -> LexStats {
+    out.clear();
+    let mask = (1u64 << bits) - 1;
+    let mut push = |h: u64, v: f32| out.push(((h & mask) as u32, v));
+    let mut prev: u64 = hash_bytes(S_BIGRAM, b"<s>");
+    for t in &toks.tokens {
+        let norm = toks.norm(t);
+        let key;
+        match t.kind {
+            TokenKind::Word => {
+                let neg = if t.negated { NEG_MARK } else { 0 };
+                let stem = toks.stem(t);
+                push(hash_bytes(S_WORD ^ neg, norm.as_bytes()), W_WORD);
+                let hs = hash_bytes(S_STEM ^ neg, stem.as_bytes());
+                push(hs, W_STEM);
+                key = hs;
+                for part in toks.parts_of(t) {
+                    push(hash_bytes(S_PART, part.as_bytes()), W_PART);
+                }
+                char_ngrams(norm.as_bytes(), &mut push);
+            }
+            TokenKind::Number => {
+                key = hash_bytes(S_TAG, b"<num>");
+                push(key, W_TAG * 0.5);
+            }
+            TokenKind::Boundary => {
+                prev = hash_bytes(S_BIGRAM, b"<s>");
+                continue;
+            }
+            _ => {
+                key = hash_bytes(S_TAG, norm.as_bytes());
+                push(key, W_TAG);
+            }
+        }
+        push(combine(prev, key), W_BIGRAM);
+        prev = key;
+    }
+    let st = lex_stats(toks, lex);
+    let dense = [
+        ("lex_pos", st.pos.tanh()),
+        ("lex_neg", st.neg.tanh()),
+        ("lex_net", st.polarity()),
+        ("emoji_pos", st.emoji.max(0.0).tanh()),
+        ("emoji_neg", (-st.emoji).max(0.0).tanh()),
+        ("emoticon_pos", st.emoticon.max(0.0).tanh()),
+        ("emoticon_neg", (-st.emoticon).max(0.0).tanh()),
+        ("exclaim", (st.n_exclaim as f32).min(3.0) / 3.0),
+        ("question", (st.n_question as f32).min(2.0) / 2.0),
+        ("caps", (st.n_caps as f32).min(3.0) / 3.0),
+        ("negation", (st.negations > 0) as u8 as f32),
+        ("bias_short", (st.n_words < 6) as u8 as f32),
+    ];
+    for (name, v) in dense {
+        if v != 0.0 {
+            push(hash_bytes(S_DENSE, name.as_bytes()), W_DENSE * v);
+        }
+    }
+    let norm2: f32 = out.iter().map(|(_, v)| v * v).sum();
+    if norm2 > 0.0 {
+        let inv = norm2.sqrt().recip();
+        for (_, v) in out.iter_mut() {
+            *v *= inv;
+        }
+    }
+    st
+}
+
+/// Byte 3..5-grams of `<word>`; cheap and robust to spelling variants ("suuuper", "Versicherungs-").
+#[inline]
+fn char_ngrams(word: &[u8], push: &mut impl FnMut(u64, f32)) {
+    let n = word.len() + 2;
+    let at = |i: usize| -> u8 {
+        if i == 0 {
+            b'<'
+        } else if i == n - 1 {
+            b'>'
+        } else {
+            word[i - 1]
+        }
+    };
+    for len in 3..=5usize {
+        if n < len {
+            break;
+        }
+        for start in 0..=n - len {
+            let mut h = 0xcbf2_9ce4_8422_2325u64 ^ S_CHAR ^ ((len as u64) << 40);
+            for i in start..start + len {
+                h ^= at(i) as u64;
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            push(crate::hash::mix(h), W_CHAR);
+        }
+    }
+}

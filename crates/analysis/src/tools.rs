@@ -1,0 +1,602 @@
+//! Library side of the `resonanz train | eval | adapt | bench analysis` commands, so the CLI
+//! stays a thin argument parser.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use resonanz_core::analysis::{SensitiveKind, Sentiment};
+
+use crate::data::{self, Format, Item};
+use crate::metrics::Confusion;
+use crate::model::{self, LinearModel, MAX_CLASSES, Sample, TrainConfig, TrainReport};
+use crate::pii::{PiiDetector, kind_str, parse_kind};
+use crate::{Analyzer, FeatureContext, OFFENSIVE_LABELS, SENTIMENT_LABELS};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    Sentiment,
+    Offensive,
+}
+
+impl Task {
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Sentiment => "sentiment",
+            Task::Offensive => "offensive",
+        }
+    }
+    pub fn labels(self) -> Vec<String> {
+        match self {
+            Task::Sentiment => SENTIMENT_LABELS.iter().map(|s| s.to_string()).collect(),
+            Task::Offensive => OFFENSIVE_LABELS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+    /// Map a label from a data file to a class index.
+    pub fn label_index(self, label: &str) -> Option<usize> {
+        match self {
+            Task::Sentiment => Sentiment::parse(label)
+                .map(|s| Sentiment::ALL.iter().position(|x| *x == s).unwrap_or(1)),
+            Task::Offensive => match label.trim().to_ascii_uppercase().as_str() {
+                "OTHER" | "0" | "NOT" => Some(0),
+                "OFFENSE" | "OFFENSIVE" | "1" => Some(1),
+                _ => None,
+            },
+        }
+    }
+    pub fn shipped_model(self) -> LinearModel {
+        let a = Analyzer::shipped();
+        match self {
+            Task::Sentiment => a.sentiment_model().clone(),
+            Task::Offensive => a.offensive_model().clone(),
+        }
+    }
+}
+
+fn labelled(task: Task, items: &[Item]) -> Result<Vec<(String, usize)>> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(n, it)| {
+            let l = it
+                .label
+                .as_deref()
+                .with_context(|| format!("item {} has no label", n + 1))?;
+            let y = task
+                .label_index(l)
+                .with_context(|| format!("item {}: unknown {} label {l:?}", n + 1, task.name()))?;
+            Ok((it.text.clone(), y))
+        })
+        .collect()
+}
+
+fn featurize(fx: &FeatureContext, data: &[(String, usize)], bits: u8) -> Vec<Sample> {
+    data.iter()
+        .map(|(t, y)| Sample {
+            x: fx.featurize(t, bits),
+            y: *y,
+        })
+        .collect()
+}
+
+/// Deterministic stratified split: every `1/frac`-th item of each class goes to held-out.
+fn stratified_holdout(
+    data: &[(String, usize)],
+    frac: f32,
+    seed: u64,
+) -> (Vec<(String, usize)>, Vec<(String, usize)>) {
+    let mut idx: Vec<usize> = (0..data.len()).collect();
+    shuffle(&mut idx, seed);
+    idx.sort_by_key(|i| data[*i].1);
+    let step = (1.0 / frac.clamp(0.02, 0.5)).round() as usize;
+    let (mut tr, mut ho) = (Vec::new(), Vec::new());
+    for (pos, i) in idx.into_iter().enumerate() {
+        if pos % step == 0 {
+            ho.push(data[i].clone());
+        } else {
+            tr.push(data[i].clone());
+        }
+    }
+    (tr, ho)
+}
+
+fn shuffle<T>(v: &mut [T], seed: u64) {
+    let mut s = seed.max(1);
+    for i in (1..v.len()).rev() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        v.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub task: Task,
+    pub data: PathBuf,
+    pub format: Format,
+    pub out: PathBuf,
+    pub bits: u8,
+    pub heldout_frac: f32,
+    pub balanced: bool,
+    pub seed: u64,
+}
+
+/// Train on labelled data and fit calibration; the held-out slice is PotTS dev for `potts`,
+/// otherwise a stratified `heldout_frac` of the file.
+pub fn train_split(
+    task: Task,
+    fx: &FeatureContext,
+    train: &[(String, usize)],
+    heldout: Option<&[(String, usize)]>,
+    cfg: &TrainConfig,
+    heldout_frac: f32,
+) -> Result<(LinearModel, TrainReport)> {
+    let (tr, ho) = match heldout {
+        Some(h) => (train.to_vec(), h.to_vec()),
+        None => stratified_holdout(train, heldout_frac, cfg.seed),
+    };
+    let tr_s = featurize(fx, &tr, cfg.bits);
+    let ho_s = featurize(fx, &ho, cfg.bits);
+    model::train(task.name(), &task.labels(), &tr_s, &ho_s, cfg)
+}
+
+pub fn run_train(opts: &TrainOptions, log: &mut dyn Write) -> Result<LinearModel> {
+    let fx = FeatureContext::shipped();
+    let cfg = TrainConfig {
+        bits: opts.bits,
+        balanced: opts.balanced,
+        seed: opts.seed,
+        ..TrainConfig::default()
+    };
+    let (train, heldout) = if opts.format == Format::Potts {
+        let tr = data::load(&opts.data, Format::Potts, Some("train"))?;
+        let dev = data::load(&opts.data, Format::Potts, Some("dev"))?;
+        (labelled(opts.task, &tr)?, Some(labelled(opts.task, &dev)?))
+    } else {
+        (
+            labelled(opts.task, &data::load(&opts.data, opts.format, None)?)?,
+            None,
+        )
+    };
+    ensure!(train.len() >= 10, "too few labelled examples ({})", train.len());
+    let t0 = Instant::now();
+    let (model, rep) = train_split(
+        opts.task,
+        &fx,
+        &train,
+        heldout.as_deref(),
+        &cfg,
+        opts.heldout_frac,
+    )?;
+    writeln!(
+        log,
+        "trained {} on {} examples in {:.1}s: l2={} epochs={} held-out macro_f1={:.4} accuracy={:.4} temperature={:.3} nll={:.4}",
+        opts.task.name(),
+        train.len(),
+        t0.elapsed().as_secs_f32(),
+        rep.l2,
+        rep.epochs,
+        rep.heldout_macro_f1,
+        rep.heldout_accuracy,
+        rep.temperature,
+        rep.heldout_nll
+    )?;
+    let bytes = model.to_bytes();
+    if let Some(dir) = opts.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&opts.out, &bytes).with_context(|| format!("writing {}", opts.out.display()))?;
+    writeln!(
+        log,
+        "wrote {} ({} KiB)",
+        opts.out.display(),
+        bytes.len() / 1024
+    )?;
+    Ok(model)
+}
+
+pub fn load_model(task: Task, path: Option<&Path>) -> Result<LinearModel> {
+    let m = match path {
+        Some(p) => LinearModel::from_bytes(
+            &std::fs::read(p).with_context(|| format!("reading model {}", p.display()))?,
+        )
+        .with_context(|| format!("loading model {}", p.display()))?,
+        None => task.shipped_model(),
+    };
+    ensure!(
+        m.labels == task.labels(),
+        "model labels {:?} do not fit task {}",
+        m.labels,
+        task.name()
+    );
+    Ok(m)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baseline {
+    Majority,
+    Lexicon,
+}
+
+impl std::str::FromStr for Baseline {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Baseline> {
+        match s {
+            "majority" => Ok(Baseline::Majority),
+            "lexicon" => Ok(Baseline::Lexicon),
+            o => bail!("unknown baseline {o:?} (majority, lexicon)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    pub task: Task,
+    pub model: Option<PathBuf>,
+    pub data: PathBuf,
+    pub format: Format,
+    /// PotTS split to evaluate (default test).
+    pub split: Option<String>,
+    pub predictions: Option<PathBuf>,
+    pub baseline: Option<Baseline>,
+    /// k-fold cross-validation of the learner on the file instead of a fixed model.
+    pub cv: Option<usize>,
+    /// Re-estimate class priors (EM) on the evaluation texts themselves, labels unused.
+    pub adapt: bool,
+    pub bits: u8,
+}
+
+/// Evaluate and write the report (last line `result: …`).
+pub fn run_eval(opts: &EvalOptions, out: &mut dyn Write) -> Result<Confusion> {
+    let split = match (&opts.split, opts.format) {
+        (Some(s), _) => Some(s.as_str()),
+        (None, Format::Potts) => Some("test"),
+        _ => None,
+    };
+    let items = data::load(&opts.data, opts.format, split)?;
+    let data = labelled(opts.task, &items)?;
+    ensure!(!data.is_empty(), "no labelled items in {}", opts.data.display());
+    let labels = opts.task.labels();
+    let k = labels.len();
+    let fx = FeatureContext::shipped();
+    // (predicted index, score) per input line
+    let mut preds: Vec<(usize, f32)> = Vec::with_capacity(data.len());
+    let what;
+    if let Some(b) = opts.baseline {
+        match b {
+            Baseline::Majority => {
+                let mut counts = vec![0usize; k];
+                for (_, y) in &data {
+                    counts[*y] += 1;
+                }
+                let maj = model::argmax(&counts.iter().map(|c| *c as f32).collect::<Vec<_>>());
+                preds = data.iter().map(|_| (maj, 1.0)).collect();
+                what = format!("majority-class baseline ({})", labels[maj]);
+            }
+            Baseline::Lexicon => {
+                for (t, _) in &data {
+                    let p = fx.lexicon_polarity(t);
+                    let y = match opts.task {
+                        Task::Sentiment if p > 0.15 => 2,
+                        Task::Sentiment if p < -0.15 => 0,
+                        Task::Sentiment => 1,
+                        Task::Offensive if p < -0.5 => 1,
+                        Task::Offensive => 0,
+                    };
+                    preds.push((y, p));
+                }
+                what = "lexicon-only baseline (polarity lexicon + emoji, negation-aware)".into();
+            }
+        }
+    } else if let Some(folds) = opts.cv {
+        ensure!(folds >= 2, "--cv needs at least 2 folds");
+        let mut order: Vec<usize> = (0..data.len()).collect();
+        shuffle(&mut order, 7);
+        order.sort_by_key(|i| data[*i].1);
+        let mut fold_of = vec![0usize; data.len()];
+        for (pos, i) in order.iter().enumerate() {
+            fold_of[*i] = pos % folds;
+        }
+        preds = vec![(0, 0.0); data.len()];
+        let cfg = TrainConfig {
+            bits: opts.bits,
+            ..TrainConfig::default()
+        };
+        for f in 0..folds {
+            let train: Vec<(String, usize)> = data
+                .iter()
+                .zip(&fold_of)
+                .filter(|(_, fo)| **fo != f)
+                .map(|(d, _)| d.clone())
+                .collect();
+            let (m, rep) = train_split(opts.task, &fx, &train, None, &cfg, 0.1)?;
+            writeln!(
+                out,
+                "fold {}/{folds}: trained on {} (l2={}, epochs={}, held-out macro_f1={:.4})",
+                f + 1,
+                train.len(),
+                rep.l2,
+                rep.epochs,
+                rep.heldout_macro_f1
+            )?;
+            for (i, (t, _)) in data.iter().enumerate() {
+                if fold_of[i] == f {
+                    let p = m.probs(&fx.featurize(t, m.bits));
+                    preds[i] = score_of(opts.task, &p[..k]);
+                }
+            }
+        }
+        what = format!("{folds}-fold cross-validation of the learner");
+    } else {
+        let mut m = load_model(opts.task, opts.model.as_deref())?;
+        let feats: Vec<Vec<(u32, f32)>> = data.iter().map(|(t, _)| fx.featurize(t, m.bits)).collect();
+        if opts.adapt {
+            let raw: Vec<[f32; MAX_CLASSES]> = feats.iter().map(|x| m.raw_probs(x)).collect();
+            let pri = model::em_priors(&raw, &m.train_prior, 500);
+            writeln!(out, "EM prior re-estimation on the {} unlabelled texts: {}", raw.len(), fmt_priors(&labels, &pri))?;
+            m = m.with_priors(&pri);
+        }
+        for x in &feats {
+            let p = m.probs(x);
+            preds.push(score_of(opts.task, &p[..k]));
+        }
+        what = match &opts.model {
+            Some(p) => format!("model {}", p.display()),
+            None => format!("shipped {} model", opts.task.name()),
+        } + if opts.adapt { " + EM prior adaptation" } else { "" };
+    }
+    let mut conf = Confusion::new(k);
+    for ((_, y), (p, _)) in data.iter().zip(&preds) {
+        conf.add(*y, *p);
+    }
+    if let Some(path) = &opts.predictions {
+        let mut s = String::from("predicted\tscore\n");
+        for (p, sc) in &preds {
+            let _ = writeln!(s, "{}\t{sc:.4}", labels[*p]);
+        }
+        std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))?;
+    }
+    writeln!(out, "evaluating {what} on {} ({} items)", opts.data.display(), data.len())?;
+    writeln!(out, "{}", conf.report(&labels))?;
+    Ok(conf)
+}
+
+/// Predicted class and its score (sentiment: P(pos) - P(neg); offensive: P(OFFENSE)).
+fn score_of(task: Task, p: &[f32]) -> (usize, f32) {
+    let y = model::argmax(p);
+    match task {
+        Task::Sentiment => (y, p[2] - p[0]),
+        Task::Offensive => (y, p[1]),
+    }
+}
+
+fn fmt_priors(labels: &[String], p: &[f32]) -> String {
+    labels
+        .iter()
+        .zip(p)
+        .map(|(l, v)| format!("{l}={v:.3}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Clone, Debug)]
+pub struct AdaptOptions {
+    pub model: Option<PathBuf>,
+    pub unlabelled: PathBuf,
+    pub format: Format,
+    pub out: PathBuf,
+    /// Set the deployment prior directly (negative,neutral,positive) instead of EM.
+    pub priors: Option<Vec<f32>>,
+}
+
+pub fn run_adapt(opts: &AdaptOptions, log: &mut dyn Write) -> Result<LinearModel> {
+    let m = load_model(Task::Sentiment, opts.model.as_deref())?;
+    let labels = Task::Sentiment.labels();
+    let pri = match &opts.priors {
+        Some(p) => {
+            ensure!(p.len() == 3, "--priors needs three values: negative,neutral,positive");
+            let s: f32 = p.iter().sum();
+            ensure!(s > 0.0, "priors must be positive");
+            p.iter().map(|v| v / s).collect()
+        }
+        None => {
+            let items = data::load(&opts.unlabelled, opts.format, None)?;
+            ensure!(!items.is_empty(), "no texts in {}", opts.unlabelled.display());
+            let fx = FeatureContext::shipped();
+            let raw: Vec<[f32; MAX_CLASSES]> = items
+                .iter()
+                .map(|it| m.raw_probs(&fx.featurize(&it.text, m.bits)))
+                .collect();
+            writeln!(log, "read {} unlabelled texts", raw.len())?;
+            model::em_priors(&raw, &m.train_prior, 500)
+        }
+    };
+    writeln!(
+        log,
+        "training prior: {}\nestimated deployment prior: {}",
+        fmt_priors(&labels, &m.train_prior),
+        fmt_priors(&labels, &pri)
+    )?;
+    let adapted = m.with_priors(&pri);
+    std::fs::write(&opts.out, adapted.to_bytes())
+        .with_context(|| format!("writing {}", opts.out.display()))?;
+    writeln!(log, "wrote {}", opts.out.display())?;
+    Ok(adapted)
+}
+
+// ------------------------------------------------------------------ PII evaluation
+
+pub const PII_CORPUS: &str = include_str!("../testdata/pii_cases.tsv");
+
+#[derive(Clone, Debug, Default)]
+pub struct PiiScore {
+    pub cases: usize,
+    pub tp: usize,
+    pub fp: usize,
+    pub fn_: usize,
+}
+
+impl PiiScore {
+    pub fn precision(&self) -> f64 {
+        self.tp as f64 / (self.tp + self.fp).max(1) as f64
+    }
+    pub fn recall(&self) -> f64 {
+        self.tp as f64 / (self.tp + self.fn_).max(1) as f64
+    }
+}
+
+/// Corpus format: `EXPECTED<TAB>TEXT`, EXPECTED = `-` or `kind=substring` joined by ` || `.
+pub fn run_eval_pii(corpus: Option<&Path>, out: &mut dyn Write) -> Result<PiiScore> {
+    let text = match corpus {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        None => PII_CORPUS.to_string(),
+    };
+    let det = PiiDetector::shipped();
+    let mut total = PiiScore::default();
+    let mut per_kind: std::collections::BTreeMap<&'static str, PiiScore> = Default::default();
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let Some((exp, sample)) = line.split_once('\t') else {
+            bail!("PII corpus line {}: expected EXPECTED<TAB>TEXT", n + 1);
+        };
+        let mut expected: Vec<(SensitiveKind, String)> = Vec::new();
+        if exp.trim() != "-" {
+            for e in exp.split(" || ") {
+                let (k, s) = e
+                    .split_once('=')
+                    .with_context(|| format!("line {}: bad expectation {e:?}", n + 1))?;
+                let kind =
+                    parse_kind(k.trim()).with_context(|| format!("line {}: unknown kind {k:?}", n + 1))?;
+                ensure!(sample.contains(s), "line {}: {s:?} not in text", n + 1);
+                expected.push((kind, s.to_string()));
+            }
+        }
+        total.cases += 1;
+        let found: Vec<(SensitiveKind, String)> = det
+            .detect(sample)
+            .into_iter()
+            .map(|s| (s.kind, sample[s.start..s.end].to_string()))
+            .collect();
+        let mut unmatched = expected.clone();
+        for f in &found {
+            let e = per_kind.entry(kind_str(f.0)).or_default();
+            if let Some(pos) = unmatched.iter().position(|u| u == f) {
+                unmatched.remove(pos);
+                total.tp += 1;
+                e.tp += 1;
+            } else {
+                total.fp += 1;
+                e.fp += 1;
+                writeln!(out, "false positive (line {}): {}={:?}", n + 1, kind_str(f.0), f.1)?;
+            }
+        }
+        for u in unmatched {
+            total.fn_ += 1;
+            per_kind.entry(kind_str(u.0)).or_default().fn_ += 1;
+            writeln!(out, "missed (line {}): {}={:?}", n + 1, kind_str(u.0), u.1)?;
+        }
+    }
+    writeln!(out, "{:<14} {:>5} {:>5} {:>5} {:>9} {:>9}", "kind", "tp", "fp", "fn", "precision", "recall")?;
+    for (k, s) in &per_kind {
+        writeln!(
+            out,
+            "{k:<14} {:>5} {:>5} {:>5} {:>9.4} {:>9.4}",
+            s.tp,
+            s.fp,
+            s.fn_,
+            s.precision(),
+            s.recall()
+        )?;
+    }
+    let (p, r) = (total.precision(), total.recall());
+    let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+    writeln!(
+        out,
+        "result: precision={p:.4} recall={r:.4} f1={f1:.4} cases={} tp={} fp={} fn={}",
+        total.cases, total.tp, total.fp, total.fn_
+    )?;
+    Ok(total)
+}
+
+// ------------------------------------------------------------------ benchmark
+
+/// Short German posts of the kind the product sees (written for the benchmark).
+pub const BENCH_POSTS: &[&str] = &[
+    "Super Service, danke! Schaden wurde in zwei Tagen reguliert 👍",
+    "Seit Wochen keine Antwort auf meine Schadensmeldung, unverschämt!",
+    "@Versicherung Wie kann ich meine Adresse in der App ändern?",
+    "Beitragserhöhung um 20 %?! Ich kündige zum Jahresende.",
+    "Hotline 45 Minuten Warteschleife und dann aufgelegt. Toll gemacht...",
+    "Danke an meinen Makler, hat alles super geklappt :)",
+    "Brauche dringend eine Versicherungsbestätigung für die Zulassung, bitte schicken",
+    "Hatte gestern einen Auffahrunfall, wie melde ich den Schaden?",
+    "Die Kfz-Haftpflicht ist nicht günstig, aber der Service stimmt.",
+    "Wasserschaden im Keller, Gutachter kommt erst in drei Wochen #ärgerlich",
+    "Erstattung der Zahnarztrechnung ging diesmal richtig schnell, top!",
+    "Warum wird meine Rechnung nicht bezahlt? Habe alles eingereicht.",
+    "Kundenportal funktioniert schon wieder nicht, Login unmöglich",
+    "Sehr kompetente Beratung in der Geschäftsstelle, gerne wieder",
+    "Kündigungsbestätigung fehlt immer noch, bitte um Rückmeldung",
+    "Habt ihr auch eine Reiserücktrittsversicherung im Angebot?",
+];
+
+#[derive(Clone, Debug)]
+pub struct BenchResult {
+    pub posts: usize,
+    pub seconds: f64,
+    pub posts_per_s: f64,
+    pub peak_rss_mb: f64,
+}
+
+/// Full analysis of short posts on one thread for about `seconds`.
+pub fn run_bench(seconds: f64, out: &mut dyn Write) -> Result<BenchResult> {
+    let analyzer = Analyzer::shipped();
+    // Warm-up: lazy statics and thread-local buffers.
+    for p in BENCH_POSTS {
+        std::hint::black_box(analyzer.analyze(p));
+    }
+    let t0 = Instant::now();
+    let mut n = 0usize;
+    let mut sink = 0usize;
+    while t0.elapsed().as_secs_f64() < seconds {
+        for p in BENCH_POSTS {
+            let a = analyzer.analyze(std::hint::black_box(p));
+            sink += a.topics.len() + a.sensitive.len();
+        }
+        n += BENCH_POSTS.len();
+    }
+    std::hint::black_box(sink);
+    let secs = t0.elapsed().as_secs_f64();
+    let rate = n as f64 / secs;
+    let peak = peak_rss_mb().unwrap_or(0.0);
+    let avg_len = BENCH_POSTS.iter().map(|p| p.len()).sum::<usize>() / BENCH_POSTS.len();
+    writeln!(out, "analysed {n} posts (avg {avg_len} bytes) in {secs:.2}s on one thread")?;
+    writeln!(out, "result: posts_per_s_per_core={rate:.0} peak_rss_mb={peak:.1}")?;
+    Ok(BenchResult {
+        posts: n,
+        seconds: secs,
+        posts_per_s: rate,
+        peak_rss_mb: peak,
+    })
+}
+
+/// Peak resident set size from /proc/self/status (VmHWM), Linux only.
+pub fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Rebuild the compiled lexicon from the shared data folder.
+pub fn run_compile_lexicon(data_dir: &Path, out: &Path, log: &mut dyn Write) -> Result<()> {
+    let text = crate::lexicon::compile_from_sources(data_dir)?;
+    std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+    writeln!(log, "wrote {} ({} lines)", out.display(), text.lines().count())?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Insurance topic taxonomy (TOML), matched multi-label on stems and compound parts.
+
+use anyhow::{Context, Result, ensure};
+use serde::Deserialize;
+
+use crate::hash::FastMap;
+use crate::text::{Normalizer, TokenKind, Tokens};
+
+pub const DEFAULT_TAXONOMY: &str = include_str!("../config/taxonomy.toml");
+
+#[derive(Debug, Deserialize)]
+struct TaxonomyFile {
+    topic: Vec<TopicDef>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TopicDef {
+    pub id: String,
+    #[serde(default)]
+    pub label_de: String,
+    pub terms: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Taxonomy {
+    pub topics: Vec<TopicDef>,
+    /// stem -> bit set of topic indices
+    index: FastMap<Box<str>, u64>,
+}
+
+impl Taxonomy {
+    pub fn from_toml(text: &str, norm: &Normalizer) -> Result<Taxonomy> {
+        let file: TaxonomyFile = toml::from_str(text).context("parsing taxonomy TOML")?;
+        ensure!(file.topic.len() <= 64, "at most 64 topics are supported");
+        let mut index: FastMap<Box<str>, u64> = FastMap::default();
+        for (i, t) in file.topic.iter().enumerate() {
+            for term in &t.terms {
+                let lower = term.to_lowercase();
+                *index.entry(norm.stem(&lower).into()).or_default() |= 1 << i;
+            }
+        }
+        Ok(Taxonomy {
+            topics: file.topic,
+            index,
+        })
+    }
+
+    pub fn shipped(norm: &Normalizer) -> Taxonomy {
+        Self::from_toml(DEFAULT_TAXONOMY, norm).expect("default taxonomy parses")
+    }
+
+    /// Bit set of matched topics.
+    pub fn match_bits(&self, toks: &Tokens) -> u64 {
+        let mut bits = 0u64;
+        for t in &toks.tokens {
+            if t.kind != TokenKind::Word {
+                continue;
+            }
+            if let Some(b) = self.index.get(toks.stem(t)) {
+                bits |= b;
+            }
+            for p in toks.parts_of(t) {
+                if let Some(b) = self.index.get(p) {
+                    bits |= b;
+                }
+            }
+        }
+        bits
+    }
+
+    pub fn ids(&self, bits: u64) -> Vec<String> {
+        self.topics
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, t)| t.id.clone())
+            .collect()
+    }
+}

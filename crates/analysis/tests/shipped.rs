@@ -1,0 +1,112 @@
+//! Behaviour of the shipped analyzer on cases a user would notice.
+
+use resonanz_analysis::{Analyzer, OutgoingContext};
+use resonanz_core::analysis::{Intent, Sentiment, SensitiveKind};
+
+fn a() -> Analyzer {
+    Analyzer::shipped()
+}
+
+#[test]
+fn obvious_praise_is_positive() {
+    let r = a().analyze("Super Service, danke!");
+    assert_eq!(r.sentiment, Sentiment::Positive, "{r:?}");
+    assert!(r.sentiment_score > 0.2);
+    assert!(r.intents.contains(&Intent::Praise), "{r:?}");
+}
+
+#[test]
+fn obvious_complaint_is_negative() {
+    let r = a().analyze("Seit Wochen keine Antwort, unverschämt!");
+    assert_eq!(r.sentiment, Sentiment::Negative, "{r:?}");
+    assert!(r.sentiment_score < -0.2);
+    assert!(r.intents.contains(&Intent::Complaint));
+    assert!(r.topics.contains(&"service".to_string()), "{r:?}");
+}
+
+#[test]
+fn negation_flips_praise() {
+    let plain = a().analyze("Der Service ist gut");
+    let negated = a().analyze("Der Service ist nicht gut");
+    assert_ne!(negated.sentiment, Sentiment::Positive, "{negated:?}");
+    assert!(negated.sentiment_score < plain.sentiment_score - 0.3);
+}
+
+#[test]
+fn emoji_carry_sentiment() {
+    let pos = a().analyze("Schaden ist reguliert 😍👍");
+    let neg = a().analyze("Schaden ist reguliert 😡👎");
+    assert!(pos.sentiment_score > neg.sentiment_score + 0.3, "{pos:?} {neg:?}");
+    assert_eq!(pos.sentiment, Sentiment::Positive);
+}
+
+#[test]
+fn compounds_reach_topics() {
+    let r = a().analyze("Die Schadensregulierung nach dem Wasserschaden dauert ewig");
+    assert!(r.topics.contains(&"claims".to_string()), "{r:?}");
+    let r = a().analyze("Beitragserhöhung bei der Kfz-Haftpflicht schon wieder");
+    assert!(r.topics.contains(&"premium".to_string()), "{r:?}");
+    assert!(r.topics.contains(&"car".to_string()), "{r:?}");
+}
+
+#[test]
+fn intents_sort_the_inbox() {
+    let r = a().analyze("Wenn das so weitergeht, kündige ich meinen Vertrag!");
+    assert!(r.intents.contains(&Intent::CancellationThreat), "{r:?}");
+    let r = a().analyze("Ich hatte gestern einen Unfall, wie melde ich den Schaden?");
+    assert!(r.intents.contains(&Intent::ClaimReport), "{r:?}");
+    assert!(r.intents.contains(&Intent::Question));
+    let r = a().analyze("Bitte schicken Sie mir eine Versicherungsbestätigung für die Zulassung");
+    assert!(r.intents.contains(&Intent::DocumentRequest), "{r:?}");
+}
+
+#[test]
+fn insults_score_offensive() {
+    let rude = a().analyze("Ihr seid doch alle komplett bescheuert, ihr Idioten!");
+    let calm = a().analyze("Wann kommt der Gutachter vorbei?");
+    assert!(rude.offensive > 0.5, "{rude:?}");
+    assert!(calm.offensive < 0.5, "{calm:?}");
+}
+
+#[test]
+fn non_german_is_labelled_not_scored() {
+    let r = a().analyze("This is the worst insurance company I have ever dealt with, terrible!");
+    assert_eq!(r.language.as_deref(), Some("en"));
+    assert_eq!(r.sentiment, Sentiment::Neutral);
+    assert_eq!(r.sentiment_score, 0.0);
+    let de = a().analyze("Ich warte seit drei Wochen auf mein Geld");
+    assert_eq!(de.language.as_deref(), Some("de"));
+}
+
+#[test]
+fn sensitive_data_in_a_post_is_found() {
+    let text = "Hier meine IBAN DE89 3704 0044 0532 0130 00 und Tel 0171 2345678";
+    let r = a().analyze(text);
+    let kinds: Vec<_> = r.sensitive.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, [SensitiveKind::Iban, SensitiveKind::Phone]);
+    assert_eq!(a().redact(text), "Hier meine IBAN [IBAN] und Tel [TELEFON]");
+}
+
+#[test]
+fn outgoing_check_flags_emoji_and_du() {
+    let f = a().check_outgoing("Klar, machen wir für dich 😊", &OutgoingContext::default());
+    let ids: Vec<_> = f.iter().map(|x| x.rule_id.as_str()).collect();
+    assert_eq!(ids, ["informal_address", "emoji"]);
+}
+
+#[test]
+fn live_prior_shift_moves_predictions() {
+    // A fresh analyzer (not the shared shipped one) so other tests are unaffected.
+    let base = Analyzer::shipped();
+    let an = base.with_guideline(resonanz_analysis::Guideline::shipped()).unwrap();
+    let text = "Heute kam der Brief von der Versicherung";
+    let before = an.analyze_detailed(text).sentiment_probs;
+    let mut adapter = an.sentiment_prior_adapter(1000);
+    for _ in 0..300 {
+        adapter.observe(&[0.2, 0.75, 0.05]);
+    }
+    an.set_sentiment_priors(&adapter.priors());
+    let after = an.analyze_detailed(text).sentiment_probs;
+    assert!(after[1] > before[1], "{before:?} -> {after:?}");
+    assert!(after[2] < before[2]);
+}
