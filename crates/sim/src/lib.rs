@@ -15,7 +15,7 @@
 //! - `POST /sim/inbound` — an [`InboundRequest`]; `POST /sim/inbound/batch` —
 //!   `{"items":[…],"layout":"messages|changes|entries"}`
 //! - `POST /sim/scenarios/{name}` — see [`SCENARIOS`]; body `{"from"?, "channel"?}`
-//! - `GET /sim/sent`, `GET /sim/webhooks[?kind=inbound|status|template_status]`
+//! - `GET /sim/sent`, `GET /sim/webhooks[?kind=inbound|status|template_status|error]`
 //! - `GET|POST /sim/clock` — `{"advance_secs": n}`
 //! - `GET|POST /sim/config` — partial [`Tunables`]; unknown keys are rejected
 //! - `POST /sim/verify-webhook` — `{"channel"?, "verify_token"?}` → [`VerifyReport`]

@@ -57,6 +57,8 @@ pub enum WebhookKind {
     Inbound,
     Status,
     TemplateStatus,
+    /// Value-level `errors[]` without a message or status.
+    Error,
 }
 
 /// One webhook POST the sim made (or tried to), and Resonanz's answer.

@@ -133,7 +133,7 @@ impl Sim {
             }),
             "messages",
         )]);
-        self.deliver(Channel::Whatsapp, WebhookKind::Status, &payload)
+        self.deliver(Channel::Whatsapp, WebhookKind::Error, &payload)
             .await
     }
 

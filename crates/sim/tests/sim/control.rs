@@ -98,6 +98,7 @@ async fn value_level_errors_arrive_without_a_status() {
     let (status, rec) = t.control("value-error", json!({"code": 130429})).await;
     assert_eq!(status, 200);
     assert_eq!(rec["http_status"], 200);
+    assert_eq!(rec["kind"], "error");
     let got = t.rx.wait_for(1).await;
     assert!(got[0].signature_ok);
     let value = &got[0].json["entry"][0]["changes"][0]["value"];
