@@ -1,1 +1,208 @@
-fn main() {}
+//! The `resonanz` command.
+
+mod bench;
+mod import;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use import::{ImportFormat, ImportOptions};
+use resonanz_server::{Application, Pipeline, Settings};
+use resonanz_store::{Store, StoreOptions};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "resonanz",
+    version,
+    about = "Kundendialog und Social Listening für Versicherer / customer dialog and social listening for insurers"
+)]
+struct Cli {
+    /// TOML configuration file (defaults apply when omitted; RESONANZ_* variables override both).
+    #[arg(long, global = true, env = "RESONANZ_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server: webhooks, API, health and metrics.
+    Serve,
+    /// Run the server on SQLite with simulated customer traffic.
+    Demo(DemoArgs),
+    /// Import historical mentions and reviews from JSONL or CSV.
+    Import(ImportArgs),
+    /// Rebuild every projection from the raw event log (after a parser upgrade).
+    Replay,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Measure throughput and memory.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(clap::Args, Debug)]
+struct DemoArgs {
+    /// Port for the web server.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Simulated customer messages per second.
+    #[arg(long, default_value_t = 2.0)]
+    rate: f64,
+    /// Stop after this many seconds (runs until Ctrl-C when omitted).
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Demo database.
+    #[arg(long, default_value = "sqlite://data/demo.db")]
+    database: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct ImportArgs {
+    /// JSONL or CSV file (see README: import schema).
+    file: PathBuf,
+    /// File format; detected from the extension when omitted.
+    #[arg(long, value_enum)]
+    format: Option<ImportFormat>,
+    /// Abort without importing anything if any record is malformed.
+    #[arg(long)]
+    strict: bool,
+    /// Where malformed records are written (default: FILE.rejects.jsonl).
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 5000)]
+    batch: usize,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Webhook-style ingest: concurrent single deliveries through parse, analysis and group commit.
+    Ingest {
+        #[arg(long, default_value_t = 20_000)]
+        count: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// Bulk import of mentions into SQLite.
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("loading the configuration")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(cli.command, settings))
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Store::open(
+        &settings.database_url,
+        StoreOptions {
+            sqlite_sync_full: settings.sqlite_sync_full,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "opening the database at {}",
+            resonanz_server::app::redact_url(&settings.database_url)
+        )
+    })
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            resonanz_server::telemetry::init(&settings.log_format);
+            let app = Application::build(settings, Pipeline::shipped()).await?;
+            app.run_until(resonanz_server::app::shutdown_signal()).await
+        }
+        Command::Demo(args) => {
+            resonanz_server::telemetry::init(&settings.log_format);
+            demo::run(settings, args).await
+        }
+        Command::Import(args) => {
+            let store = open_store(&settings).await?;
+            let options = ImportOptions {
+                format: args
+                    .format
+                    .unwrap_or_else(|| ImportFormat::detect(&args.file)),
+                strict: args.strict,
+                rejects: args.rejects,
+                batch: args.batch.max(1),
+                progress: true,
+            };
+            let started = std::time::Instant::now();
+            let result =
+                import::run_import(&store, &Pipeline::shipped(), &args.file, &options).await;
+            store.close().await;
+            let summary = result?;
+            println!(
+                "{} records read: {} imported, {} already present, {} rejected ({:.1} s)",
+                summary.records,
+                summary.imported,
+                summary.duplicates,
+                summary.rejected,
+                started.elapsed().as_secs_f64()
+            );
+            if let Some(path) = summary.rejects_file {
+                println!(
+                    "rejected records with line numbers and reasons: {}",
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Replay => {
+            let store = open_store(&settings).await?;
+            let started = std::time::Instant::now();
+            let replayed = Pipeline::shipped().replay(&store, 2000).await;
+            let counts = store.counts().await;
+            store.close().await;
+            let replayed = replayed?;
+            let counts = counts?;
+            println!(
+                "replayed {replayed} raw events in {:.1} s: {} contacts, {} conversations, {} messages, {} mentions, {} reviews, {} events",
+                started.elapsed().as_secs_f64(),
+                counts.contacts,
+                counts.conversations,
+                counts.messages,
+                counts.mentions,
+                counts.reviews,
+                counts.events
+            );
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = open_store(&settings).await?;
+            println!("database schema is up to date ({})", store.backend_name());
+            store.close().await;
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Ingest { count, concurrency }) => {
+            bench::bench_ingest(count, concurrency.max(1), Pipeline::shipped()).await
+        }
+        Command::Bench(BenchCommand::Import { count, batch }) => {
+            bench::bench_import(count, batch.max(1), Pipeline::shipped()).await
+        }
+    }
+}
+
+mod demo {
+    use super::DemoArgs;
+    use resonanz_server::Settings;
+
+    pub async fn run(_settings: Settings, _args: DemoArgs) -> anyhow::Result<()> {
+        anyhow::bail!("demo is being wired to the simulator")
+    }
+}

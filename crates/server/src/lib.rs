@@ -1,1 +1,13 @@
-//! server
+//! Resonanz server: webhooks, health and metrics, the projector pipeline.
+
+pub mod app;
+pub mod config;
+pub mod metrics;
+pub mod pipeline;
+pub mod problem;
+pub mod routes;
+pub mod telemetry;
+
+pub use app::{AppState, Application};
+pub use config::Settings;
+pub use pipeline::{Pipeline, TextAnalyzer};

@@ -1,0 +1,178 @@
+//! Building and running the HTTP application (zero2prod's shape: build binds
+//! the listener, so tests ask for port 0 and read the real port back).
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::routes;
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use resonanz_core::{Clock, SystemClock};
+use resonanz_store::{Store, StoreOptions};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub pipeline: Pipeline,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the store (running migrations) and binds the listener.
+    pub async fn build(settings: Settings, pipeline: Pipeline) -> anyhow::Result<Application> {
+        let store = Store::open(
+            &settings.database_url,
+            StoreOptions {
+                sqlite_sync_full: settings.sqlite_sync_full,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "opening the database at {}",
+                redact_url(&settings.database_url)
+            )
+        })?;
+        Self::build_with_store(settings, pipeline, store, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_store(
+        settings: Settings,
+        pipeline: Pipeline,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("binding the HTTP listener to {}", settings.listen))?;
+        Ok(Application {
+            listener,
+            state: AppState {
+                settings: Arc::new(settings),
+                store,
+                pipeline,
+                metrics: Arc::new(Metrics::new()),
+                clock,
+            },
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn store(&self) -> Store {
+        self.state.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests
+    /// and drains the writer, so that nothing acknowledged is lost.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let store = self.state.store.clone();
+        let router = router(self.state);
+        tracing::info!(address = %self.listener.local_addr()?, "Resonanz is listening");
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        store.close().await;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .route(
+            "/webhooks/whatsapp",
+            get(routes::webhooks::verify).post(routes::webhooks::whatsapp),
+        )
+        .route(
+            "/webhooks/messenger",
+            get(routes::webhooks::verify).post(routes::webhooks::messenger),
+        )
+        .route(
+            "/webhooks/instagram",
+            get(routes::webhooks::verify).post(routes::webhooks::instagram),
+        )
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Hides a password in a database URL before it is shown.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested, draining");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_in_database_urls_are_hidden() {
+        assert_eq!(
+            super::redact_url("postgres://app:hunter2@db/resonanz"),
+            "postgres://app:***@db/resonanz"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://data/x.db"),
+            "sqlite://data/x.db"
+        );
+    }
+}

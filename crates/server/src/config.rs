@@ -1,0 +1,190 @@
+//! Settings: built-in defaults, then a TOML file, then `RESONANZ_*`
+//! environment variables (nested keys with `__`, e.g. `RESONANZ_META__APP_SECRET`).
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
+
+/// A secret that never shows in logs or debug output.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite://PATH` (embedded default) or `postgres://USER@HOST/DB`.
+    pub database_url: String,
+    /// Address the HTTP server binds to.
+    pub listen: String,
+    pub log_format: LogFormat,
+    /// Largest webhook body accepted (Meta sends up to 3 MB).
+    pub max_body_bytes: usize,
+    /// SQLite: fsync on every commit so that an acknowledged webhook survives power loss.
+    pub sqlite_sync_full: bool,
+    pub meta: MetaSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaSettings {
+    /// Graph API root; the simulator's URL in tests and the demo.
+    pub graph_base_url: String,
+    pub graph_api_version: String,
+    /// App Secret that signs webhook bodies (X-Hub-Signature-256).
+    pub app_secret: Secret,
+    /// Token Meta echoes in the GET subscription handshake.
+    pub verify_token: Secret,
+    /// WhatsApp business numbers served by this installation.
+    pub whatsapp: Vec<WhatsAppAccount>,
+    /// Facebook pages (Messenger) and Instagram accounts.
+    pub pages: Vec<PageAccount>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsAppAccount {
+    pub phone_number_id: String,
+    pub display_phone_number: String,
+    pub waba_id: String,
+    pub access_token: Secret,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageAccount {
+    /// Page id (Messenger) or Instagram account id.
+    pub id: String,
+    /// `messenger` or `instagram`.
+    pub channel: String,
+    pub access_token: Secret,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/resonanz.db".into(),
+            listen: "127.0.0.1:8080".into(),
+            log_format: LogFormat::Text,
+            max_body_bytes: 3 * 1024 * 1024,
+            sqlite_sync_full: true,
+            meta: MetaSettings::default(),
+        }
+    }
+}
+
+impl Default for MetaSettings {
+    fn default() -> Self {
+        Self {
+            graph_base_url: "https://graph.facebook.com".into(),
+            graph_api_version: "v23.0".into(),
+            app_secret: Secret::default(),
+            verify_token: Secret::default(),
+            whatsapp: Vec::new(),
+            pages: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then the TOML file (if given), then `RESONANZ_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Settings, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("RESONANZ_").split("__"))
+            .extract()
+            .map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_and_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "resonanz.toml",
+                r#"
+                listen = "0.0.0.0:9000"
+                [meta]
+                app_secret = "from-file"
+                [[meta.whatsapp]]
+                phone_number_id = "106540352242922"
+                display_phone_number = "4930123456789"
+                waba_id = "102290129340398"
+                access_token = "token"
+                "#,
+            )?;
+            jail.set_env("RESONANZ_DATABASE_URL", "postgres://db/resonanz");
+            jail.set_env("RESONANZ_META__APP_SECRET", "from-env");
+            let settings = Settings::load(Some(Path::new("resonanz.toml"))).unwrap();
+            assert_eq!(settings.listen, "0.0.0.0:9000");
+            assert_eq!(settings.database_url, "postgres://db/resonanz");
+            assert_eq!(settings.meta.app_secret.expose(), "from-env");
+            assert_eq!(settings.meta.whatsapp[0].phone_number_id, "106540352242922");
+            assert_eq!(settings.max_body_bytes, 3 * 1024 * 1024);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let settings = Settings {
+            meta: MetaSettings {
+                app_secret: Secret::new("s3cr3t"),
+                ..MetaSettings::default()
+            },
+            ..Settings::default()
+        };
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("s3cr3t"));
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "listn = \"x\"")?;
+            let err = Settings::load(Some(Path::new("bad.toml"))).unwrap_err();
+            assert!(err.to_string().contains("listn"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,127 @@
+//! The projector: turns a raw event into domain items (by the parser of its
+//! source) and analyses every text. Deterministic, so a replay of the raw
+//! log rebuilds the same projections.
+
+use resonanz_core::analysis::Analysis;
+use resonanz_core::import::{ImportItem, parse_record};
+use resonanz_core::{Channel, Inbound, RawEvent, Source};
+use resonanz_store::{ProjectedItem, Projection, Store};
+use std::sync::Arc;
+
+/// The text analyser seam (implemented by `resonanz-analysis`).
+pub trait TextAnalyzer: Send + Sync + 'static {
+    fn analyze(&self, text: &str) -> Analysis;
+}
+
+impl TextAnalyzer for resonanz_analysis::Analyzer {
+    fn analyze(&self, text: &str) -> Analysis {
+        resonanz_analysis::Analyzer::analyze(self, text)
+    }
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    analyzer: Arc<dyn TextAnalyzer>,
+}
+
+impl Pipeline {
+    pub fn new(analyzer: Arc<dyn TextAnalyzer>) -> Self {
+        Self { analyzer }
+    }
+
+    /// The pipeline with the analysis models shipped in the binary.
+    pub fn shipped() -> Self {
+        Self::new(Arc::new(resonanz_analysis::Analyzer::shipped()))
+    }
+
+    pub fn analyzer(&self) -> &Arc<dyn TextAnalyzer> {
+        &self.analyzer
+    }
+
+    /// Parses and analyses a raw event. A payload its parser rejects still
+    /// becomes a projection (with `parse_error`), so the raw event is kept.
+    pub fn project(&self, raw: RawEvent) -> Projection {
+        match parse(&raw) {
+            Ok(items) => self.project_parsed(raw, items),
+            Err(err) => Projection {
+                raw,
+                items: Vec::new(),
+                parse_error: Some(err),
+            },
+        }
+    }
+
+    /// Analyses items already parsed from `raw`.
+    pub fn project_parsed(&self, raw: RawEvent, items: Vec<Inbound>) -> Projection {
+        let items = items
+            .into_iter()
+            .map(|inbound| {
+                let analysis = text_of(&inbound).map(|text| self.analyzer.analyze(text));
+                ProjectedItem { inbound, analysis }
+            })
+            .collect();
+        Projection {
+            raw,
+            items,
+            parse_error: None,
+        }
+    }
+
+    /// Rebuilds every projection from the raw log; returns the raw events replayed.
+    pub async fn replay(&self, store: &Store, batch: i64) -> resonanz_store::Result<u64> {
+        store.reset_projections().await?;
+        let mut after = 0;
+        let mut replayed = 0u64;
+        loop {
+            let raws = store.raw_events_after(after, batch).await?;
+            let Some(last) = raws.last() else { break };
+            after = last.id.map(|id| id.0).unwrap_or(after);
+            replayed += raws.len() as u64;
+            let projections = raws.into_iter().map(|raw| self.project(raw)).collect();
+            store.reproject(projections).await?;
+        }
+        Ok(replayed)
+    }
+}
+
+fn text_of(inbound: &Inbound) -> Option<&str> {
+    let text = match inbound {
+        Inbound::Message(m) => m.text.as_deref().or_else(|| {
+            m.attachments
+                .iter()
+                .find_map(|attachment| attachment.caption.as_deref())
+        }),
+        Inbound::Mention(m) => Some(m.text.as_str()),
+        Inbound::Review(r) => Some(r.text.as_str()),
+        _ => None,
+    }?;
+    (!text.trim().is_empty()).then_some(text)
+}
+
+/// The parser for each source.
+pub fn parse(raw: &RawEvent) -> Result<Vec<Inbound>, String> {
+    match raw.source {
+        Source::WhatsApp => {
+            resonanz_channels::whatsapp::parse_webhook(&raw.payload).map_err(|e| e.to_string())
+        }
+        Source::Messenger => {
+            resonanz_channels::meta_messaging::parse_webhook(&raw.payload, Channel::Messenger)
+                .map_err(|e| e.to_string())
+        }
+        Source::Instagram => {
+            resonanz_channels::meta_messaging::parse_webhook(&raw.payload, Channel::Instagram)
+                .map_err(|e| e.to_string())
+        }
+        Source::ImportMention | Source::ImportReview => {
+            let record = resonanz_core::import::record_from_json_line(
+                std::str::from_utf8(&raw.payload).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?;
+            match parse_record(&record).map_err(|e| e.to_string())? {
+                ImportItem::Mention(m) => Ok(vec![Inbound::Mention(m)]),
+                ImportItem::Review(r) => Ok(vec![Inbound::Review(r)]),
+            }
+        }
+        Source::X => Err("no parser for X stream items in this version".into()),
+    }
+}
