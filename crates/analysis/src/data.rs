@@ -43,7 +43,8 @@ pub struct Item {
 
 /// Load `path`; `split` keeps only that PotTS split (ignored by other formats).
 pub fn load(path: &Path, format: Format, split: Option<&str>) -> Result<Vec<Item>> {
-    let raw = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let raw =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut items = parse(&raw, format)?;
     if format == Format::Potts
         && let Some(sp) = split
@@ -158,13 +159,21 @@ mod tests {
 
     #[test]
     fn parses_each_format() {
-        let tsv = parse("label\ttext\npositive\tSuper!\nnegative\tMist\n", Format::Tsv).unwrap();
+        let tsv = parse(
+            "label\ttext\npositive\tSuper!\nnegative\tMist\n",
+            Format::Tsv,
+        )
+        .unwrap();
         assert_eq!(tsv.len(), 2);
         assert_eq!(tsv[0].label.as_deref(), Some("positive"));
         let ge = parse("Du Idiot|LBR|echt\tOFFENSE\tINSULT\n", Format::Germeval2018).unwrap();
         assert_eq!(ge[0].text, "Du Idiot\necht");
         assert_eq!(ge[0].label.as_deref(), Some("OFFENSE"));
-        let xed = parse("Toll!\t5\nHilfe\t4, 7\nNa\t2\nBeides\t1, 5\nkaputt\tx\n", Format::Xed).unwrap();
+        let xed = parse(
+            "Toll!\t5\nHilfe\t4, 7\nNa\t2\nBeides\t1, 5\nkaputt\tx\n",
+            Format::Xed,
+        )
+        .unwrap();
         let labels: Vec<_> = xed.iter().map(|i| i.label.clone().unwrap()).collect();
         assert_eq!(labels, ["positive", "negative", "neutral"]);
         let potts = "id\tsplit\tsubcorpus\tselection\tlabel\ttext\n1\ttrain\ta\tb\tpositive\tJa\n2\ttest\ta\tb\tmixed\tNa\n1\ttest\ta\tb\tpositive\tJa\n";

@@ -93,8 +93,7 @@ pub struct Guideline {
 
 impl Guideline {
     pub fn from_toml(text: &str) -> Result<Guideline> {
-        let mut config: GuidelineConfig =
-            toml::from_str(text).context("parsing guideline TOML")?;
+        let mut config: GuidelineConfig = toml::from_str(text).context("parsing guideline TOML")?;
         for list in [
             &mut config.informal_address.phrases,
             &mut config.promotion.phrases,
@@ -329,7 +328,8 @@ mod tests {
     #[test]
     fn emoji_is_flagged_with_its_span() {
         let text = "Vielen Dank! 😊";
-        let f = Guideline::shipped().check(text, &OutgoingContext::default(), &PiiDetector::shipped());
+        let f =
+            Guideline::shipped().check(text, &OutgoingContext::default(), &PiiDetector::shipped());
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].rule_id, "emoji");
         assert_eq!(&text[f[0].start..f[0].end], "😊");
@@ -339,13 +339,26 @@ mod tests {
     #[test]
     fn informal_du_only_when_house_style_is_sie() {
         let text = "Kannst du uns deine Nummer schicken?";
-        let f = Guideline::shipped().check(text, &OutgoingContext::default(), &PiiDetector::shipped());
+        let f =
+            Guideline::shipped().check(text, &OutgoingContext::default(), &PiiDetector::shipped());
         let spans: Vec<&str> = f.iter().map(|x| &text[x.start..x.end]).collect();
         assert_eq!(spans, ["du", "deine"]);
-        let du = Guideline::from_toml(&DEFAULT_GUIDELINE.replace("house_style = \"sie\"", "house_style = \"du\"")).unwrap();
-        assert!(du.check(text, &OutgoingContext::default(), &PiiDetector::shipped()).is_empty());
+        let du = Guideline::from_toml(
+            &DEFAULT_GUIDELINE.replace("house_style = \"sie\"", "house_style = \"du\""),
+        )
+        .unwrap();
+        assert!(
+            du.check(text, &OutgoingContext::default(), &PiiDetector::shipped())
+                .is_empty()
+        );
         // "Dudenstraße" and "Ihr" do not trip the rule.
-        assert!(rules("Bitte schauen Sie im Duden nach.", OutgoingContext::default()).is_empty());
+        assert!(
+            rules(
+                "Bitte schauen Sie im Duden nach.",
+                OutgoingContext::default()
+            )
+            .is_empty()
+        );
     }
 
     #[test]
@@ -359,8 +372,13 @@ mod tests {
         let promo: Vec<_> = f.iter().filter(|x| x.rule_id == "promotion").collect();
         assert_eq!(promo.len(), 3);
         assert!(promo.iter().all(|x| x.severity == Severity::Error));
-        let f2 = Guideline::shipped().check(text, &OutgoingContext::default(), &PiiDetector::shipped());
-        assert!(f2.iter().filter(|x| x.rule_id == "promotion").all(|x| x.severity == Severity::Warning));
+        let f2 =
+            Guideline::shipped().check(text, &OutgoingContext::default(), &PiiDetector::shipped());
+        assert!(
+            f2.iter()
+                .filter(|x| x.rule_id == "promotion")
+                .all(|x| x.severity == Severity::Warning)
+        );
     }
 
     #[test]

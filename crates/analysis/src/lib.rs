@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Result, ensure};
-use resonanz_core::analysis::{Analysis, Intent, Sentiment, SensitiveSpan};
+use resonanz_core::analysis::{Analysis, Intent, SensitiveSpan, Sentiment};
 
 pub use guideline::{Guideline, GuidelineFinding, OutgoingContext, Severity};
 pub use model::{LinearModel, PriorAdapter};
@@ -132,9 +132,15 @@ const GERMAN_MARKERS: &[&str] = &[
     "und", "ist", "nicht", "ich", "wir", "mit", "für", "auf", "eine", "ein", "von", "bei", "mein",
     "meine", "sich", "auch", "noch", "schon", "wie", "aber", "oder", "kein", "keine", "seit",
     "nach", "sehr", "danke", "bitte", "der", "das", "den", "dem", "zu", "es", "sie", "ihr", "ihre",
-    "habe", "hat", "haben", "wird", "werden", "wurde", "kann", "bin", "sind", "war", "nur", "jetzt",
-    "immer", "heute", "euch", "uns", "mir", "mich", "dich", "dir", "wieder", "gibt", "doch", "mal",
+    "habe", "hat", "haben", "wird", "werden", "wurde", "kann", "bin", "sind", "war", "nur",
+    "jetzt", "immer", "heute", "euch", "uns", "mir", "mich", "dich", "dir", "wieder", "gibt",
+    "doch", "mal",
 ];
+
+fn german_markers() -> &'static hash::FastMap<&'static str, ()> {
+    static M: OnceLock<hash::FastMap<&'static str, ()>> = OnceLock::new();
+    M.get_or_init(|| GERMAN_MARKERS.iter().map(|w| (*w, ())).collect())
+}
 
 impl Analyzer {
     /// Embedded models, taxonomy, PII patterns and guideline.
@@ -217,9 +223,9 @@ impl Analyzer {
             let mut offensive = 0.0;
             if scored {
                 features::extract(toks, &inner.fx.lex, sentiment_m.bits, &mut s.feats);
-                let r = sentiment_m.raw_probs(&s.feats);
-                let shift = [0, 1, 2].map(|c| f32::from_bits(inner.live_shift[c].load(Ordering::Relaxed)));
-                let p = sentiment_m.probs_with_shift(&s.feats, &shift);
+                let shift =
+                    [0, 1, 2].map(|c| f32::from_bits(inner.live_shift[c].load(Ordering::Relaxed)));
+                let (r, p) = sentiment_m.probs_pair(&s.feats, &shift);
                 raw = [r[0], r[1], r[2]];
                 probs = [p[0], p[1], p[2]];
                 let off_feats = if inner.offensive.bits == sentiment_m.bits {
@@ -258,21 +264,30 @@ impl Analyzer {
 
     /// ISO 639-1 code; `None` when the text is too short to tell.
     fn detect_language(&self, toks: &Tokens) -> Option<String> {
+        let markers = german_markers();
         let mut words = 0;
         let mut german = 0;
+        let mut evidence = 0;
         let mut letters = 0;
         for t in &toks.tokens {
             if t.kind == text::TokenKind::Word {
                 let w = toks.norm(t);
                 words += 1;
                 letters += w.len();
-                if GERMAN_MARKERS.contains(&w) {
+                if markers.contains_key(w) {
                     german += 1;
+                    evidence += 1;
+                } else if w.contains(['ä', 'ö', 'ü', 'ß'])
+                    || self.inner.fx.lex.word(w, toks.stem(t)).is_some()
+                    || !t.parts.is_empty()
+                {
+                    evidence += 1;
                 }
             }
         }
-        // Fast path: function words settle most German posts without the n-gram detector.
-        if german >= 2 && german * 5 >= words {
+        // Fast path: function words, umlauts and German lexicon words settle most posts
+        // without the n-gram detector.
+        if german >= 1 && evidence >= 2 && evidence * 3 >= words {
             return Some("de".into());
         }
         if words < 3 || letters < 12 {

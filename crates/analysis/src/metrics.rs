@@ -11,7 +11,10 @@ pub struct Confusion {
 
 impl Confusion {
     pub fn new(k: usize) -> Confusion {
-        Confusion { k, m: vec![0; k * k] }
+        Confusion {
+            k,
+            m: vec![0; k * k],
+        }
     }
 
     pub fn add(&mut self, gold: usize, pred: usize) {
@@ -38,7 +41,11 @@ impl Confusion {
         let gold: u64 = (0..self.k).map(|p| self.get(c, p)).sum();
         let p = if pred > 0 { tp / pred as f64 } else { 0.0 };
         let r = if gold > 0 { tp / gold as f64 } else { 0.0 };
-        let f = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+        let f = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
         (p, r, f, gold)
     }
 
@@ -73,7 +80,11 @@ impl Confusion {
         }
         p /= self.k as f64;
         r /= self.k as f64;
-        if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 }
+        if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        }
     }
 
     /// Human-readable report; the last line is the machine-readable `result:` line.

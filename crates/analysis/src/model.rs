@@ -30,7 +30,9 @@ impl LinearModel {
     }
 
     pub fn label_index(&self, label: &str) -> Option<usize> {
-        self.labels.iter().position(|l| l.eq_ignore_ascii_case(label))
+        self.labels
+            .iter()
+            .position(|l| l.eq_ignore_ascii_case(label))
     }
 
     #[inline]
@@ -57,6 +59,27 @@ impl LinearModel {
         }
         softmax(&mut z[..self.k()]);
         z
+    }
+
+    /// Raw (training-prior) and shifted posteriors from one pass over the features.
+    #[inline]
+    pub fn probs_pair(
+        &self,
+        x: &[(u32, f32)],
+        shift: &[f32],
+    ) -> ([f32; MAX_CLASSES], [f32; MAX_CLASSES]) {
+        let k = self.k();
+        let z = self.logits(x);
+        let inv_t = self.temperature.recip();
+        let mut raw = [0f32; MAX_CLASSES];
+        let mut shifted = [0f32; MAX_CLASSES];
+        for c in 0..k {
+            raw[c] = z[c] * inv_t;
+            shifted[c] = raw[c] + shift[c];
+        }
+        softmax(&mut raw[..k]);
+        softmax(&mut shifted[..k]);
+        (raw, shifted)
     }
 
     /// Calibrated posteriors under the deployment prior.
@@ -109,7 +132,12 @@ impl LinearModel {
         }
         out.push(self.bits);
         out.extend_from_slice(&self.temperature.to_le_bytes());
-        for v in self.bias.iter().chain(&self.train_prior).chain(&self.log_shift) {
+        for v in self
+            .bias
+            .iter()
+            .chain(&self.train_prior)
+            .chain(&self.log_shift)
+        {
             out.extend_from_slice(&v.to_le_bytes());
         }
         // Per-class scale: i16 keeps ~4 significant digits, enough for argmax and calibration.
@@ -365,7 +393,13 @@ fn train_one(
     let mut gb = vec![0f32; k];
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut rng = cfg.seed.max(1);
-    let mut best = (f64::NEG_INFINITY, 0.0, 0usize, model.weights.clone(), model.bias.clone());
+    let mut best = (
+        f64::NEG_INFINITY,
+        0.0,
+        0usize,
+        model.weights.clone(),
+        model.bias.clone(),
+    );
     let mut since_best = 0;
     for epoch in 1..=cfg.max_epochs {
         shuffle(&mut order, &mut rng);
@@ -471,7 +505,11 @@ fn fit_temperature(
 
 /// EM re-estimation of class priors on unlabelled posteriors (Saerens et al. 2002).
 /// `posteriors` are calibrated under `train_prior`; returns the estimated deployment prior.
-pub fn em_priors(posteriors: &[[f32; MAX_CLASSES]], train_prior: &[f32], max_iter: usize) -> Vec<f32> {
+pub fn em_priors(
+    posteriors: &[[f32; MAX_CLASSES]],
+    train_prior: &[f32],
+    max_iter: usize,
+) -> Vec<f32> {
     let k = train_prior.len();
     let mut prior: Vec<f64> = train_prior.iter().map(|p| *p as f64).collect();
     if posteriors.is_empty() {

@@ -8,6 +8,9 @@ use anyhow::{Context, Result, bail};
 use regex::Regex;
 use resonanz_core::analysis::{SensitiveKind, SensitiveSpan};
 use serde::Deserialize;
+use std::sync::OnceLock;
+
+use crate::hash::FastMap;
 
 pub const DEFAULT_PATTERNS: &str = include_str!("../config/pii_patterns.toml");
 
@@ -352,7 +355,7 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn card_prefix_ok(d: &[u8]) -> bool {
@@ -362,7 +365,7 @@ fn card_prefix_ok(d: &[u8]) -> bool {
         b'4' => true,
         b'5' => (51..=55).contains(&two),
         b'2' => (2221..=2720).contains(&four),
-        b'3' => matches!(two, 34 | 37 | 35 | 36 | 38),
+        b'3' => (34..=38).contains(&two),
         b'6' => four == 6011 || two == 65,
         _ => false,
     }
@@ -413,9 +416,7 @@ fn find_digit_ids(text: &str, out: &mut Vec<SensitiveSpan>) {
                 digits.push(b[j]);
                 ends.push(j + 1);
                 j += 1;
-            } else if (b[j] == b' ' || b[j] == b'-')
-                && j + 1 < b.len()
-                && b[j + 1].is_ascii_digit()
+            } else if (b[j] == b' ' || b[j] == b'-') && j + 1 < b.len() && b[j + 1].is_ascii_digit()
             {
                 j += 1;
             } else {
@@ -485,19 +486,19 @@ pub fn rvnr_valid(s: &[u8]) -> bool {
 
 fn find_insurance_ids(text: &str, out: &mut Vec<SensitiveSpan>) {
     let b = text.as_bytes();
-    for i in 0..b.len() {
-        if !boundary_before(text, i) || !b[i].is_ascii_alphanumeric() {
+    for (i, &c) in b.iter().enumerate() {
+        if !boundary_before(text, i) || !c.is_ascii_alphanumeric() {
             continue;
         }
         let (chars, ends) = collect_grouped(text, i, 12, b" ");
-        if chars.len() >= 10 && b[i].is_ascii_uppercase() && kvnr_valid(&chars[..10]) {
+        if chars.len() >= 10 && c.is_ascii_uppercase() && kvnr_valid(&chars[..10]) {
             let end = ends[9];
             if boundary_after(text, end) {
                 out.push(span(SensitiveKind::InsuranceId, i, end));
                 continue;
             }
         }
-        if chars.len() >= 12 && b[i].is_ascii_digit() && rvnr_valid(&chars[..12]) {
+        if chars.len() >= 12 && c.is_ascii_digit() && rvnr_valid(&chars[..12]) {
             let end = ends[11];
             if boundary_after(text, end) {
                 out.push(span(SensitiveKind::InsuranceId, i, end));
@@ -544,7 +545,8 @@ fn find_phones(text: &str, out: &mut Vec<SensitiveSpan>) {
         let intl00 = b[i..].starts_with(b"0049");
         let paren = b[i] == b'(' && b.get(i + 1) == Some(&b'0');
         let national = b[i] == b'0' && b.get(i + 1).is_some_and(|c| (b'1'..=b'9').contains(c));
-        if !(intl || intl00 || paren || national) || (!intl && !paren && !boundary_before(text, i)) {
+        if !(intl || intl00 || paren || national) || (!intl && !paren && !boundary_before(text, i))
+        {
             i += 1;
             continue;
         }
@@ -588,9 +590,31 @@ fn find_phones(text: &str, out: &mut Vec<SensitiveSpan>) {
 // ------------------------------------------------------------------ dates of birth
 
 const MONTHS: &[&str] = &[
-    "januar", "jänner", "februar", "märz", "april", "mai", "juni", "juli", "august", "september",
-    "oktober", "november", "dezember", "jan.", "feb.", "mär.", "apr.", "jun.", "jul.", "aug.",
-    "sep.", "sept.", "okt.", "nov.", "dez.",
+    "januar",
+    "jänner",
+    "februar",
+    "märz",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "dezember",
+    "jan.",
+    "feb.",
+    "mär.",
+    "apr.",
+    "jun.",
+    "jul.",
+    "aug.",
+    "sep.",
+    "sept.",
+    "okt.",
+    "nov.",
+    "dez.",
 ];
 
 const BIRTH_BEFORE: &[&str] = &[
@@ -736,14 +760,17 @@ fn find_addresses(text: &str, out: &mut Vec<SensitiveSpan>) {
         if j < b.len() && b[j] == b'.' {
             j += 1;
         }
-        let word = text[i..j].to_lowercase();
+        let word = &b[i..j];
+        let ends = |s: &str| {
+            word.len() > s.len() && word[word.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
+        };
         let strong = STREET_STRONG
             .iter()
-            .any(|s| word.ends_with(s) && word.len() > s.len() + 1);
+            .any(|s| ends(s) && word.len() > s.len() + 1);
         let weak = !strong
             && STREET_WEAK
                 .iter()
-                .any(|s| word.ends_with(s) && word.len() > s.len() + 2);
+                .any(|s| ends(s) && word.len() > s.len() + 2);
         if !(strong || weak) {
             i = j.max(i + c.len_utf8());
             continue;
@@ -794,12 +821,7 @@ fn find_addresses(text: &str, out: &mut Vec<SensitiveSpan>) {
                     break;
                 }
             }
-            if ce > cs
-                && text[cs..]
-                    .chars()
-                    .next()
-                    .is_some_and(char::is_uppercase)
-            {
+            if ce > cs && text[cs..].chars().next().is_some_and(char::is_uppercase) {
                 end = ce;
             }
         }
@@ -869,9 +891,16 @@ fn find_plates(text: &str, out: &mut Vec<SensitiveSpan>) {
         }
         // "M AB 123" without the dash is only a plate when the text says so.
         let ctx = before(text, i, 40);
-        let context = ["kennzeichen", "nummernschild", "kfz", "auto", "wagen", "fahrzeug"]
-            .iter()
-            .any(|k| ctx.contains(k));
+        let context = [
+            "kennzeichen",
+            "nummernschild",
+            "kfz",
+            "auto",
+            "wagen",
+            "fahrzeug",
+        ]
+        .iter()
+        .any(|k| ctx.contains(k));
         if dash || context {
             out.push(span(SensitiveKind::LicensePlate, i, m));
             i = m;
@@ -884,20 +913,97 @@ fn find_plates(text: &str, out: &mut Vec<SensitiveSpan>) {
 // ------------------------------------------------------------------ health terms (Art. 9)
 
 const HEALTH_PREFIXES: &[&str] = &[
-    "krebs", "tumor", "diabet", "depressi", "chemo", "psychother", "psychiat", "schwanger",
-    "herzinfarkt", "schlaganfall", "bandscheib", "dialyse", "demenz", "alzheimer", "parkinson",
-    "schizophren", "epilep", "querschnitt", "amputat", "migräne", "arthrose", "rheuma", "hepatitis",
-    "burnout", "burn-out", "asthma", "leukämie", "metasta", "insulin", "multiple sklerose",
-    "tinnitus", "borreliose", "magersucht", "bulimie", "angststörung", "panikattack", "suchterkrank",
-    "alkoholsucht", "drogensucht", "fehlgeburt", "bypass", "herzschrittmacher", "adhs", "autis",
-    "diagnose", "befund", "arztbrief", "attest", "krankschreibung", "arbeitsunfähigkeitsbescheinigung",
-    "zahnersatz", "bestrahlung", "reha-", "rehaklinik", "physiotherap", "psychose", "hörsturz",
+    "krebs",
+    "tumor",
+    "diabet",
+    "depressi",
+    "chemo",
+    "psychother",
+    "psychiat",
+    "schwanger",
+    "herzinfarkt",
+    "schlaganfall",
+    "bandscheib",
+    "dialyse",
+    "demenz",
+    "alzheimer",
+    "parkinson",
+    "schizophren",
+    "epilep",
+    "querschnitt",
+    "amputat",
+    "migräne",
+    "arthrose",
+    "rheuma",
+    "hepatitis",
+    "burnout",
+    "burn-out",
+    "asthma",
+    "leukämie",
+    "metasta",
+    "insulin",
+    "multiple sklerose",
+    "tinnitus",
+    "borreliose",
+    "magersucht",
+    "bulimie",
+    "angststörung",
+    "panikattack",
+    "suchterkrank",
+    "alkoholsucht",
+    "drogensucht",
+    "fehlgeburt",
+    "bypass",
+    "herzschrittmacher",
+    "adhs",
+    "autis",
+    "diagnose",
+    "befund",
+    "arztbrief",
+    "attest",
+    "krankschreibung",
+    "arbeitsunfähigkeitsbescheinigung",
+    "zahnersatz",
+    "bestrahlung",
+    "reha-",
+    "rehaklinik",
+    "physiotherap",
+    "psychose",
+    "hörsturz",
 ];
 const HEALTH_EXACT: &[&str] = &["hiv", "aids", "reha", "op", "operiert", "ms-erkrankung"];
 const HEALTH_SUFFIXES: &[&str] = &[
-    "erkrankung", "therapie", "diagnose", "operation", "fraktur", "infarkt", "entzündung",
-    "tumor", "karzinom", "lähmung",
+    "erkrankung",
+    "therapie",
+    "diagnose",
+    "operation",
+    "fraktur",
+    "infarkt",
+    "entzündung",
+    "tumor",
+    "karzinom",
+    "lähmung",
 ];
+
+struct HealthIndex {
+    exact: FastMap<&'static str, ()>,
+    /// First four bytes of a prefix -> prefixes starting so.
+    prefixes: FastMap<&'static [u8], Vec<&'static str>>,
+}
+
+fn health_index() -> &'static HealthIndex {
+    static IDX: OnceLock<HealthIndex> = OnceLock::new();
+    IDX.get_or_init(|| {
+        let mut prefixes: FastMap<&'static [u8], Vec<&'static str>> = FastMap::default();
+        for p in HEALTH_PREFIXES {
+            prefixes.entry(&p.as_bytes()[..4]).or_default().push(p);
+        }
+        HealthIndex {
+            exact: HEALTH_EXACT.iter().map(|w| (*w, ())).collect(),
+            prefixes,
+        }
+    })
+}
 
 fn find_health(text: &str, out: &mut Vec<SensitiveSpan>) {
     let mut lower = String::new();
@@ -907,11 +1013,17 @@ fn find_health(text: &str, out: &mut Vec<SensitiveSpan>) {
             lower.clear();
             lower.extend(text[s..e].chars().flat_map(char::to_lowercase));
             let l = lower.as_str();
-            let hit = HEALTH_EXACT.contains(&l)
-                || HEALTH_PREFIXES.iter().any(|p| l.starts_with(p))
-                || HEALTH_SUFFIXES
-                    .iter()
-                    .any(|p| l.len() > p.len() + 2 && l.ends_with(p));
+            let idx = health_index();
+            let hit = idx.exact.contains_key(l)
+                || (l.len() >= 4
+                    && idx
+                        .prefixes
+                        .get(&l.as_bytes()[..4])
+                        .is_some_and(|ps| ps.iter().any(|p| l.starts_with(p))))
+                || (l.len() >= 9
+                    && HEALTH_SUFFIXES
+                        .iter()
+                        .any(|p| l.len() > p.len() + 2 && l.ends_with(p)));
             // "OP" must be written as the abbreviation, not "op" inside a URL or emoticon.
             let op_ok = l != "op" || &text[s..e] == "OP";
             if hit && op_ok {
@@ -960,7 +1072,11 @@ mod tests {
             "unbroken IBAN"
         );
         // One digit changed: fails mod-97.
-        assert!(kinds("IBAN DE89 3704 0044 0532 0130 01").iter().all(|k| k.0 != SensitiveKind::Iban));
+        assert!(
+            kinds("IBAN DE89 3704 0044 0532 0130 01")
+                .iter()
+                .all(|k| k.0 != SensitiveKind::Iban)
+        );
         assert!(iban_valid(b"GB82WEST12345698765432"));
         assert!(!iban_valid(b"GB82WEST12345698765433"));
     }
@@ -992,7 +1108,10 @@ mod tests {
             kinds("Ich bin am 12.03.1985 geboren"),
             vec![(SensitiveKind::BirthDate, "12.03.1985".into())]
         );
-        assert_eq!(kinds("Geburtsdatum: 3. Mai 1979")[0].0, SensitiveKind::BirthDate);
+        assert_eq!(
+            kinds("Geburtsdatum: 3. Mai 1979")[0].0,
+            SensitiveKind::BirthDate
+        );
         assert!(kinds("Der Unfall war am 12.03.2023 auf der A7").is_empty());
     }
 
@@ -1012,7 +1131,10 @@ mod tests {
         );
         assert_eq!(
             kinds("Ich wohne Lindenstraße 12a, 10115 Berlin.")[0],
-            (SensitiveKind::Address, "Lindenstraße 12a, 10115 Berlin".into())
+            (
+                SensitiveKind::Address,
+                "Lindenstraße 12a, 10115 Berlin".into()
+            )
         );
         assert_eq!(
             kinds("Kennzeichen M-AB 1234 angefahren")[0],
@@ -1027,7 +1149,10 @@ mod tests {
             kinds("Meine Versicherungsnummer ist KV-2023-778812")[0],
             (SensitiveKind::PolicyNumber, "KV-2023-778812".into())
         );
-        assert_eq!(kinds("Schadennummer: 45-778899/2024")[0].0, SensitiveKind::ClaimNumber);
+        assert_eq!(
+            kinds("Schadennummer: 45-778899/2024")[0].0,
+            SensitiveKind::ClaimNumber
+        );
         let custom = PiiDetector::from_toml(
             "[[pattern]]\nkind = \"policy_number\"\nregex = '\\bHX\\d{8}\\b'\n",
         )

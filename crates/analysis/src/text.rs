@@ -5,12 +5,15 @@
 //! compound parts and the negation / intensifier / contrast marks the models use.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 use crate::compound;
+use crate::hash::FastMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
@@ -83,13 +86,53 @@ impl Tokens {
 }
 
 pub const NEGATORS: &[&str] = &[
-    "nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "keins", "nie", "niemals",
-    "nichts", "ohne", "weder", "niemand", "nirgends", "nirgendwo", "kaum", "nimmer", "net",
+    "nicht",
+    "kein",
+    "keine",
+    "keinen",
+    "keinem",
+    "keiner",
+    "keines",
+    "keins",
+    "nie",
+    "niemals",
+    "nichts",
+    "ohne",
+    "weder",
+    "niemand",
+    "nirgends",
+    "nirgendwo",
+    "kaum",
+    "nimmer",
+    "net",
 ];
 const INTENSIFIERS: &[&str] = &[
-    "sehr", "total", "extrem", "echt", "voll", "mega", "absolut", "wirklich", "richtig",
-    "ziemlich", "besonders", "unglaublich", "äußerst", "höchst", "komplett", "völlig", "ganz",
-    "dermaßen", "unheimlich", "so", "zu", "super", "hammer", "derbe", "enorm", "überaus",
+    "sehr",
+    "total",
+    "extrem",
+    "echt",
+    "voll",
+    "mega",
+    "absolut",
+    "wirklich",
+    "richtig",
+    "ziemlich",
+    "besonders",
+    "unglaublich",
+    "äußerst",
+    "höchst",
+    "komplett",
+    "völlig",
+    "ganz",
+    "dermaßen",
+    "unheimlich",
+    "so",
+    "zu",
+    "super",
+    "hammer",
+    "derbe",
+    "enorm",
+    "überaus",
 ];
 const DOWNTONERS: &[&str] = &["etwas", "bisschen", "wenig", "eher", "relativ", "halbwegs"];
 pub const CONTRAST: &[&str] = &[
@@ -100,6 +143,40 @@ pub const CONTRAST: &[&str] = &[
     "dennoch",
     "sondern",
 ];
+
+const F_NEG: u8 = 1;
+const F_INT: u8 = 2;
+const F_DOWN: u8 = 4;
+const F_CONTRAST: u8 = 8;
+
+/// Function-word classes in one map: a hash lookup instead of linear scans per token.
+fn word_class(w: &str) -> u8 {
+    static MAP: OnceLock<FastMap<&'static str, u8>> = OnceLock::new();
+    let map = MAP.get_or_init(|| {
+        let mut m: FastMap<&'static str, u8> = FastMap::default();
+        for (list, f) in [
+            (NEGATORS, F_NEG),
+            (INTENSIFIERS, F_INT),
+            (DOWNTONERS, F_DOWN),
+            (CONTRAST, F_CONTRAST),
+        ] {
+            for w in list {
+                *m.entry(w).or_default() |= f;
+            }
+        }
+        m
+    });
+    if w.len() > 12 {
+        return 0;
+    }
+    map.get(w).copied().unwrap_or(0)
+}
+
+thread_local! {
+    /// Per-thread stem cache: Snowball is the costliest step per word and vocabularies repeat.
+    static STEMS: RefCell<FastMap<Box<str>, Box<str>>> = RefCell::new(FastMap::default());
+}
+const STEM_CACHE_MAX: usize = 100_000;
 
 /// How many word tokens a negator reaches.
 const NEGATION_REACH: usize = 4;
@@ -130,6 +207,23 @@ impl Normalizer {
     /// Snowball stem of a lowercase word (ß and umlauts folded by the stemmer).
     pub fn stem<'a>(&self, lower: &'a str) -> Cow<'a, str> {
         self.stemmer.stem(lower)
+    }
+
+    /// Append the stem of `lower` to `buf`, through the per-thread cache.
+    fn stem_cached(&self, lower: &str, buf: &mut String) {
+        STEMS.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(s) = c.get(lower) {
+                buf.push_str(s);
+                return;
+            }
+            let s = self.stemmer.stem(lower);
+            buf.push_str(&s);
+            if c.len() >= STEM_CACHE_MAX {
+                c.clear();
+            }
+            c.insert(lower.into(), s.into());
+        });
     }
 
     /// Tokenise `text` into `out` (buffers are cleared and reused).
@@ -306,9 +400,8 @@ impl Normalizer {
         tok.caps = letters >= 3 && upper == letters;
         if kind == TokenKind::Word {
             let lower = &out.lower[norm];
-            let stem = self.stemmer.stem(lower);
             let st = out.stems.len();
-            out.stems.push_str(&stem);
+            self.stem_cached(lower, &mut out.stems);
             tok.stem = st..out.stems.len();
             if lower.len() >= 8 || lower.contains('-') {
                 let mut tmp = std::mem::take(&mut out.word_tmp);
@@ -316,9 +409,8 @@ impl Normalizer {
                 tmp.push_str(lower);
                 let pstart = out.parts.len();
                 compound::split(&tmp, &mut |part: &str| {
-                    let stem = self.stemmer.stem(part);
                     let b = out.parts_buf.len();
-                    out.parts_buf.push_str(&stem);
+                    self.stem_cached(part, &mut out.parts_buf);
                     out.parts.push(b..out.parts_buf.len());
                 });
                 tok.parts = pstart..out.parts.len();
@@ -344,21 +436,21 @@ impl Normalizer {
                 TokenKind::Word => {}
                 _ => continue,
             }
-            let w = &out.lower[out.tokens[idx].norm.clone()];
-            if CONTRAST.contains(&w) {
+            let class = word_class(&out.lower[out.tokens[idx].norm.clone()]);
+            if class & F_CONTRAST != 0 {
                 neg_left = 0;
                 contrast_at = Some(idx);
                 continue;
             }
-            if NEGATORS.contains(&w) {
+            if class & F_NEG != 0 {
                 neg_left = NEGATION_REACH;
                 continue;
             }
-            if INTENSIFIERS.contains(&w) {
+            if class & F_INT != 0 {
                 boost = 1.5;
                 continue;
             }
-            if DOWNTONERS.contains(&w) {
+            if class & F_DOWN != 0 {
                 boost = 0.6;
                 continue;
             }

@@ -82,11 +82,9 @@ fn featurize(fx: &FeatureContext, data: &[(String, usize)], bits: u8) -> Vec<Sam
 }
 
 /// Deterministic stratified split: every `1/frac`-th item of each class goes to held-out.
-fn stratified_holdout(
-    data: &[(String, usize)],
-    frac: f32,
-    seed: u64,
-) -> (Vec<(String, usize)>, Vec<(String, usize)>) {
+type Labelled = Vec<(String, usize)>;
+
+fn stratified_holdout(data: &[(String, usize)], frac: f32, seed: u64) -> (Labelled, Labelled) {
     let mut idx: Vec<usize> = (0..data.len()).collect();
     shuffle(&mut idx, seed);
     idx.sort_by_key(|i| data[*i].1);
@@ -161,7 +159,11 @@ pub fn run_train(opts: &TrainOptions, log: &mut dyn Write) -> Result<LinearModel
             None,
         )
     };
-    ensure!(train.len() >= 10, "too few labelled examples ({})", train.len());
+    ensure!(
+        train.len() >= 10,
+        "too few labelled examples ({})",
+        train.len()
+    );
     let t0 = Instant::now();
     let (model, rep) = train_split(
         opts.task,
@@ -258,7 +260,11 @@ pub fn run_eval(opts: &EvalOptions, out: &mut dyn Write) -> Result<Confusion> {
     };
     let items = data::load(&opts.data, opts.format, split)?;
     let data = labelled(opts.task, &items)?;
-    ensure!(!data.is_empty(), "no labelled items in {}", opts.data.display());
+    ensure!(
+        !data.is_empty(),
+        "no labelled items in {}",
+        opts.data.display()
+    );
     let labels = opts.task.labels();
     let k = labels.len();
     let fx = FeatureContext::shipped();
@@ -332,11 +338,17 @@ pub fn run_eval(opts: &EvalOptions, out: &mut dyn Write) -> Result<Confusion> {
         what = format!("{folds}-fold cross-validation of the learner");
     } else {
         let mut m = load_model(opts.task, opts.model.as_deref())?;
-        let feats: Vec<Vec<(u32, f32)>> = data.iter().map(|(t, _)| fx.featurize(t, m.bits)).collect();
+        let feats: Vec<Vec<(u32, f32)>> =
+            data.iter().map(|(t, _)| fx.featurize(t, m.bits)).collect();
         if opts.adapt {
             let raw: Vec<[f32; MAX_CLASSES]> = feats.iter().map(|x| m.raw_probs(x)).collect();
             let pri = model::em_priors(&raw, &m.train_prior, 500);
-            writeln!(out, "EM prior re-estimation on the {} unlabelled texts: {}", raw.len(), fmt_priors(&labels, &pri))?;
+            writeln!(
+                out,
+                "EM prior re-estimation on the {} unlabelled texts: {}",
+                raw.len(),
+                fmt_priors(&labels, &pri)
+            )?;
             m = m.with_priors(&pri);
         }
         for x in &feats {
@@ -346,7 +358,11 @@ pub fn run_eval(opts: &EvalOptions, out: &mut dyn Write) -> Result<Confusion> {
         what = match &opts.model {
             Some(p) => format!("model {}", p.display()),
             None => format!("shipped {} model", opts.task.name()),
-        } + if opts.adapt { " + EM prior adaptation" } else { "" };
+        } + if opts.adapt {
+            " + EM prior adaptation"
+        } else {
+            ""
+        };
     }
     let mut conf = Confusion::new(k);
     for ((_, y), (p, _)) in data.iter().zip(&preds) {
@@ -359,7 +375,12 @@ pub fn run_eval(opts: &EvalOptions, out: &mut dyn Write) -> Result<Confusion> {
         }
         std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))?;
     }
-    writeln!(out, "evaluating {what} on {} ({} items)", opts.data.display(), data.len())?;
+    writeln!(
+        out,
+        "evaluating {what} on {} ({} items)",
+        opts.data.display(),
+        data.len()
+    )?;
     writeln!(out, "{}", conf.report(&labels))?;
     Ok(conf)
 }
@@ -397,14 +418,21 @@ pub fn run_adapt(opts: &AdaptOptions, log: &mut dyn Write) -> Result<LinearModel
     let labels = Task::Sentiment.labels();
     let pri = match &opts.priors {
         Some(p) => {
-            ensure!(p.len() == 3, "--priors needs three values: negative,neutral,positive");
+            ensure!(
+                p.len() == 3,
+                "--priors needs three values: negative,neutral,positive"
+            );
             let s: f32 = p.iter().sum();
             ensure!(s > 0.0, "priors must be positive");
             p.iter().map(|v| v / s).collect()
         }
         None => {
             let items = data::load(&opts.unlabelled, opts.format, None)?;
-            ensure!(!items.is_empty(), "no texts in {}", opts.unlabelled.display());
+            ensure!(
+                !items.is_empty(),
+                "no texts in {}",
+                opts.unlabelled.display()
+            );
             let fx = FeatureContext::shipped();
             let raw: Vec<[f32; MAX_CLASSES]> = items
                 .iter()
@@ -451,7 +479,9 @@ impl PiiScore {
 /// Corpus format: `EXPECTED<TAB>TEXT`, EXPECTED = `-` or `kind=substring` joined by ` || `.
 pub fn run_eval_pii(corpus: Option<&Path>, out: &mut dyn Write) -> Result<PiiScore> {
     let text = match corpus {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
         None => PII_CORPUS.to_string(),
     };
     let det = PiiDetector::shipped();
@@ -470,8 +500,8 @@ pub fn run_eval_pii(corpus: Option<&Path>, out: &mut dyn Write) -> Result<PiiSco
                 let (k, s) = e
                     .split_once('=')
                     .with_context(|| format!("line {}: bad expectation {e:?}", n + 1))?;
-                let kind =
-                    parse_kind(k.trim()).with_context(|| format!("line {}: unknown kind {k:?}", n + 1))?;
+                let kind = parse_kind(k.trim())
+                    .with_context(|| format!("line {}: unknown kind {k:?}", n + 1))?;
                 ensure!(sample.contains(s), "line {}: {s:?} not in text", n + 1);
                 expected.push((kind, s.to_string()));
             }
@@ -492,7 +522,13 @@ pub fn run_eval_pii(corpus: Option<&Path>, out: &mut dyn Write) -> Result<PiiSco
             } else {
                 total.fp += 1;
                 e.fp += 1;
-                writeln!(out, "false positive (line {}): {}={:?}", n + 1, kind_str(f.0), f.1)?;
+                writeln!(
+                    out,
+                    "false positive (line {}): {}={:?}",
+                    n + 1,
+                    kind_str(f.0),
+                    f.1
+                )?;
             }
         }
         for u in unmatched {
@@ -501,7 +537,11 @@ pub fn run_eval_pii(corpus: Option<&Path>, out: &mut dyn Write) -> Result<PiiSco
             writeln!(out, "missed (line {}): {}={:?}", n + 1, kind_str(u.0), u.1)?;
         }
     }
-    writeln!(out, "{:<14} {:>5} {:>5} {:>5} {:>9} {:>9}", "kind", "tp", "fp", "fn", "precision", "recall")?;
+    writeln!(
+        out,
+        "{:<14} {:>5} {:>5} {:>5} {:>9} {:>9}",
+        "kind", "tp", "fp", "fn", "precision", "recall"
+    )?;
     for (k, s) in &per_kind {
         writeln!(
             out,
@@ -514,7 +554,11 @@ pub fn run_eval_pii(corpus: Option<&Path>, out: &mut dyn Write) -> Result<PiiSco
         )?;
     }
     let (p, r) = (total.precision(), total.recall());
-    let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+    let f1 = if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    };
     writeln!(
         out,
         "result: precision={p:.4} recall={r:.4} f1={f1:.4} cases={} tp={} fp={} fn={}",
@@ -575,8 +619,14 @@ pub fn run_bench(seconds: f64, out: &mut dyn Write) -> Result<BenchResult> {
     let rate = n as f64 / secs;
     let peak = peak_rss_mb().unwrap_or(0.0);
     let avg_len = BENCH_POSTS.iter().map(|p| p.len()).sum::<usize>() / BENCH_POSTS.len();
-    writeln!(out, "analysed {n} posts (avg {avg_len} bytes) in {secs:.2}s on one thread")?;
-    writeln!(out, "result: posts_per_s_per_core={rate:.0} peak_rss_mb={peak:.1}")?;
+    writeln!(
+        out,
+        "analysed {n} posts (avg {avg_len} bytes) in {secs:.2}s on one thread"
+    )?;
+    writeln!(
+        out,
+        "result: posts_per_s_per_core={rate:.0} peak_rss_mb={peak:.1}"
+    )?;
     Ok(BenchResult {
         posts: n,
         seconds: secs,
@@ -597,6 +647,11 @@ pub fn peak_rss_mb() -> Option<f64> {
 pub fn run_compile_lexicon(data_dir: &Path, out: &Path, log: &mut dyn Write) -> Result<()> {
     let text = crate::lexicon::compile_from_sources(data_dir)?;
     std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
-    writeln!(log, "wrote {} ({} lines)", out.display(), text.lines().count())?;
+    writeln!(
+        log,
+        "wrote {} ({} lines)",
+        out.display(),
+        text.lines().count()
+    )?;
     Ok(())
 }

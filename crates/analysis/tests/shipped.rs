@@ -1,7 +1,7 @@
 //! Behaviour of the shipped analyzer on cases a user would notice.
 
 use resonanz_analysis::{Analyzer, OutgoingContext};
-use resonanz_core::analysis::{Intent, Sentiment, SensitiveKind};
+use resonanz_core::analysis::{Intent, SensitiveKind, Sentiment};
 
 fn a() -> Analyzer {
     Analyzer::shipped()
@@ -36,7 +36,10 @@ fn negation_flips_praise() {
 fn emoji_carry_sentiment() {
     let pos = a().analyze("Schaden ist reguliert 😍👍");
     let neg = a().analyze("Schaden ist reguliert 😡👎");
-    assert!(pos.sentiment_score > neg.sentiment_score + 0.3, "{pos:?} {neg:?}");
+    assert!(
+        pos.sentiment_score > neg.sentiment_score + 0.3,
+        "{pos:?} {neg:?}"
+    );
     assert_eq!(pos.sentiment, Sentiment::Positive);
 }
 
@@ -98,7 +101,9 @@ fn outgoing_check_flags_emoji_and_du() {
 fn live_prior_shift_moves_predictions() {
     // A fresh analyzer (not the shared shipped one) so other tests are unaffected.
     let base = Analyzer::shipped();
-    let an = base.with_guideline(resonanz_analysis::Guideline::shipped()).unwrap();
+    let an = base
+        .with_guideline(resonanz_analysis::Guideline::shipped())
+        .unwrap();
     let text = "Heute kam der Brief von der Versicherung";
     let before = an.analyze_detailed(text).sentiment_probs;
     let mut adapter = an.sentiment_prior_adapter(1000);

@@ -166,7 +166,11 @@ pub fn run_eval(cmd: EvalCommand) -> Result<()> {
         format: a.format.parse::<Format>()?,
         split: a.split,
         predictions: a.predictions,
-        baseline: a.baseline.as_deref().map(str::parse::<Baseline>).transpose()?,
+        baseline: a
+            .baseline
+            .as_deref()
+            .map(str::parse::<Baseline>)
+            .transpose()?,
         cv: a.cv,
         adapt: a.adapt,
         bits: a.bits,
