@@ -400,6 +400,22 @@ pub fn tax_id_valid(d: &[u8]) -> bool {
     check == (d[10] - b'0') as u32
 }
 
+/// True when `i` follows "DE89 " or a digit group: the digits continue another number.
+fn after_iban_prefix(text: &str, i: usize) -> bool {
+    let b = text.as_bytes();
+    if i < 2 || !matches!(b[i - 1], b' ' | b'-' | b'/') {
+        return false;
+    }
+    let p = &b[..i - 1];
+    let n = p.len();
+    (n >= 4
+        && p[n - 4].is_ascii_alphabetic()
+        && p[n - 3].is_ascii_alphabetic()
+        && p[n - 2].is_ascii_digit()
+        && p[n - 1].is_ascii_digit())
+        || (n >= 1 && p[n - 1].is_ascii_digit())
+}
+
 fn find_digit_ids(text: &str, out: &mut Vec<SensitiveSpan>) {
     let b = text.as_bytes();
     let mut i = 0;
@@ -425,7 +441,11 @@ fn find_digit_ids(text: &str, out: &mut Vec<SensitiveSpan>) {
         }
         let end = *ends.last().unwrap_or(&i);
         if boundary_after(text, end) {
-            if (13..=19).contains(&digits.len()) && card_prefix_ok(&digits) && luhn_valid(&digits) {
+            if matches!(digits.len(), 13 | 15 | 16 | 19)
+                && !after_iban_prefix(text, i)
+                && card_prefix_ok(&digits)
+                && luhn_valid(&digits)
+            {
                 out.push(span(SensitiveKind::CreditCard, i, end));
             } else if digits.len() == 11 && tax_id_valid(&digits) {
                 out.push(span(SensitiveKind::TaxId, i, end));
@@ -550,7 +570,7 @@ fn find_phones(text: &str, out: &mut Vec<SensitiveSpan>) {
             i += 1;
             continue;
         }
-        if intl && i > 0 && is_word_byte(b[i - 1]) {
+        if (intl && i > 0 && is_word_byte(b[i - 1])) || after_iban_prefix(text, i) {
             i += 1;
             continue;
         }
@@ -565,8 +585,8 @@ fn find_phones(text: &str, out: &mut Vec<SensitiveSpan>) {
                 last = j;
             } else if matches!(c, b' ' | b'-' | b'/' | b'(' | b')')
                 && j + 1 < b.len()
-                && (b[j + 1].is_ascii_digit() || b[j + 1] == b'(' || b[j + 1] == b' ')
-                && j + 1 - last <= 2
+                && (b[j + 1].is_ascii_digit() || matches!(b[j + 1], b'(' | b' ' | b'/' | b'-'))
+                && j + 1 - last <= 3
             {
                 j += 1;
             } else {
@@ -732,6 +752,24 @@ const STREET_STRONG: &[&str] = &[
     "straße", "strasse", "str.", "allee", "gasse", "weg", "chaussee", "damm", "ufer", "pfad",
     "steig", "stieg", "zeile",
 ];
+/// Compounds that end like street names but are not ("auf dem Heimweg 3 Rehe gesehen").
+const NOT_STREETS: &[&str] = &[
+    "heimweg",
+    "rückweg",
+    "hinweg",
+    "umweg",
+    "ausweg",
+    "arbeitsweg",
+    "schulweg",
+    "nachhauseweg",
+    "parkplatz",
+    "arbeitsplatz",
+    "spielplatz",
+    "sitzplatz",
+    "stellplatz",
+    "fahrweg",
+    "bremsweg",
+];
 const STREET_WEAK: &[&str] = &["platz", "ring", "markt", "berg", "hof", "feld", "graben"];
 
 fn find_addresses(text: &str, out: &mut Vec<SensitiveSpan>) {
@@ -764,6 +802,13 @@ fn find_addresses(text: &str, out: &mut Vec<SensitiveSpan>) {
         let ends = |s: &str| {
             word.len() > s.len() && word[word.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
         };
+        if NOT_STREETS
+            .iter()
+            .any(|n| word.eq_ignore_ascii_case(n.as_bytes()))
+        {
+            i = j;
+            continue;
+        }
         let strong = STREET_STRONG
             .iter()
             .any(|s| ends(s) && word.len() > s.len() + 1);

@@ -655,3 +655,105 @@ pub fn run_compile_lexicon(data_dir: &Path, out: &Path, log: &mut dyn Write) -> 
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pii_corpus_has_300_cases_and_high_precision_and_recall() {
+        let mut sink = Vec::new();
+        let s = run_eval_pii(None, &mut sink).unwrap();
+        let report = String::from_utf8(sink).unwrap();
+        assert!(s.cases >= 300, "{}", s.cases);
+        assert!(s.precision() >= 0.97 && s.recall() >= 0.97, "{report}");
+        assert!(
+            report
+                .lines()
+                .last()
+                .unwrap()
+                .starts_with("result: precision=")
+        );
+    }
+
+    #[test]
+    fn eval_reports_baselines_and_writes_predictions() {
+        let dir = std::env::temp_dir().join(format!("rz-eval-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("d.tsv");
+        std::fs::write(
+            &data,
+            "positive\tSuper Service, vielen Dank!\nnegative\tUnverschämt, seit Wochen keine Antwort\nneutral\tMein Vertrag läuft bis Mai\nneutral\tDer Brief kam heute\n",
+        )
+        .unwrap();
+        let preds = dir.join("p.tsv");
+        let mut opts = EvalOptions {
+            task: Task::Sentiment,
+            model: None,
+            data: data.clone(),
+            format: Format::Tsv,
+            split: None,
+            predictions: Some(preds.clone()),
+            baseline: None,
+            cv: None,
+            adapt: false,
+            bits: 18,
+        };
+        let mut out = Vec::new();
+        let conf = run_eval(&opts, &mut out).unwrap();
+        assert_eq!(conf.n(), 4);
+        assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 5);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.lines()
+                .last()
+                .unwrap()
+                .starts_with("result: accuracy="),
+            "{text}"
+        );
+        opts.baseline = Some(Baseline::Majority);
+        opts.predictions = None;
+        let maj = run_eval(&opts, &mut Vec::new()).unwrap();
+        assert!((maj.accuracy() - 0.5).abs() < 1e-9);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_learner_learns_a_small_in_domain_task() {
+        let fx = FeatureContext::shipped();
+        let pos = [
+            "schnelle Hilfe",
+            "toller Berater",
+            "super Abwicklung",
+            "sehr zufrieden",
+            "klasse Service",
+        ];
+        let neg = [
+            "keine Antwort",
+            "ewig gewartet",
+            "Geld fehlt immer noch",
+            "Hotline nie erreichbar",
+            "Antrag verschlampt",
+        ];
+        let mut data = Vec::new();
+        for round in 0..6 {
+            for p in pos {
+                data.push((format!("{p} {round}"), 2));
+            }
+            for n in neg {
+                data.push((format!("{n} {round}"), 0));
+            }
+            data.push((format!("Vertrag Nummer {round}"), 1));
+            data.push((format!("Brief vom Amt {round}"), 1));
+        }
+        let cfg = TrainConfig {
+            bits: 14,
+            ..TrainConfig::default()
+        };
+        let (m, _) = train_split(Task::Sentiment, &fx, &data, None, &cfg, 0.2).unwrap();
+        let p = m.probs(&fx.featurize("Hotline wieder nie erreichbar", m.bits));
+        assert_eq!(model::argmax(&p[..3]), 0, "{p:?}");
+        let p = m.probs(&fx.featurize("sehr schnelle Hilfe", m.bits));
+        assert_eq!(model::argmax(&p[..3]), 2, "{p:?}");
+    }
+}
