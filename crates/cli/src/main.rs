@@ -1,6 +1,8 @@
 //! The `resonanz` command.
 
+mod analysis_cmd;
 mod bench;
+mod demo;
 mod import;
 
 use anyhow::Context;
@@ -39,6 +41,15 @@ enum Command {
     /// Measure throughput and memory.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Train an analysis model from labelled data.
+    #[command(subcommand)]
+    Train(analysis_cmd::TrainCommand),
+    /// Evaluate an analysis model (prints metrics, ends with a `result:` line).
+    #[command(subcommand)]
+    Eval(analysis_cmd::EvalCommand),
+    /// Adapt a model's class priors to a deployment's unlabelled stream.
+    #[command(subcommand)]
+    Adapt(analysis_cmd::AdaptCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,6 +95,8 @@ enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Full German analysis of short posts: posts/s per core and peak memory.
+    Analysis(analysis_cmd::BenchAnalysisArgs),
     /// Bulk import of mentions into SQLite.
     Import {
         #[arg(long, default_value_t = 1_000_000)]
@@ -95,6 +108,16 @@ enum BenchCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // CPU-only commands need neither configuration nor a runtime.
+    match cli.command {
+        Command::Train(cmd) => return analysis_cmd::run_train(cmd),
+        Command::Eval(cmd) => return analysis_cmd::run_eval(cmd),
+        Command::Adapt(cmd) => return analysis_cmd::run_adapt(cmd),
+        Command::Bench(BenchCommand::Analysis(args)) => {
+            return analysis_cmd::run_bench_analysis(args);
+        }
+        _ => {}
+    }
     let settings = Settings::load(cli.config.as_deref()).context("loading the configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -195,14 +218,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Import { count, batch }) => {
             bench::bench_import(count, batch.max(1), Pipeline::shipped()).await
         }
-    }
-}
-
-mod demo {
-    use super::DemoArgs;
-    use resonanz_server::Settings;
-
-    pub async fn run(_settings: Settings, _args: DemoArgs) -> anyhow::Result<()> {
-        anyhow::bail!("demo is being wired to the simulator")
+        Command::Train(_)
+        | Command::Eval(_)
+        | Command::Adapt(_)
+        | Command::Bench(BenchCommand::Analysis(_)) => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }
