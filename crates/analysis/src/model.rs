@@ -361,8 +361,14 @@ pub fn train(
         vec![1.0; k]
     };
     let logits: Vec<[f32; MAX_CLASSES]> = heldout.iter().map(|s| model.logits(&s.x)).collect();
-    let (t, nll) = fit_temperature(&logits, heldout, &held_w, k);
+    let (t, _) = fit_temperature(&logits, heldout, &held_w, k);
+    // Bias-corrected temperature scaling (Alexandari et al. 2020): EM prior estimation is
+    // only as good as the calibration of the posteriors it reweights.
+    let (t, bias, nll) = fit_bcts(&logits, heldout, &held_w, k, t);
     model.temperature = t;
+    for (mb, b) in model.bias.iter_mut().zip(&bias) {
+        *mb += b * t;
+    }
     report.temperature = t;
     report.heldout_nll = nll;
     Ok((model, report))
@@ -499,6 +505,85 @@ fn fit_temperature(
     }
     let t = ((a + b) / 2.0).exp();
     (t as f32, nll(t))
+}
+
+/// Jointly fit temperature and per-class biases on held-out logits (weighted NLL, gradient
+/// descent from the temperature-only solution).
+fn fit_bcts(
+    logits: &[[f32; MAX_CLASSES]],
+    data: &[Sample],
+    class_w: &[f32],
+    k: usize,
+    t0: f32,
+) -> (f32, Vec<f32>, f64) {
+    let mut log_inv_t = (1.0 / t0 as f64).ln();
+    let mut b = vec![0f64; k];
+    let wsum: f64 = data
+        .iter()
+        .map(|s| class_w[s.y] as f64)
+        .sum::<f64>()
+        .max(1e-9);
+    let eval = |lit: f64, b: &[f64], grad: Option<(&mut f64, &mut [f64])>| -> f64 {
+        let inv_t = lit.exp();
+        let mut nll = 0.0;
+        let mut g_lit = 0.0;
+        let mut g_b = [0f64; MAX_CLASSES];
+        for (z, s) in logits.iter().zip(data) {
+            let w = class_w[s.y] as f64;
+            let mut p = [0f64; MAX_CLASSES];
+            let mut m = f64::NEG_INFINITY;
+            for c in 0..k {
+                p[c] = z[c] as f64 * inv_t + b[c];
+                m = m.max(p[c]);
+            }
+            let mut sum = 0.0;
+            for v in p[..k].iter_mut() {
+                *v = (*v - m).exp();
+                sum += *v;
+            }
+            for v in p[..k].iter_mut() {
+                *v /= sum;
+            }
+            nll -= w * p[s.y].max(1e-12).ln();
+            for c in 0..k {
+                let d = w * (p[c] - if c == s.y { 1.0 } else { 0.0 });
+                g_b[c] += d;
+                g_lit += d * z[c] as f64 * inv_t;
+            }
+        }
+        if let Some((gl, gb)) = grad {
+            *gl = g_lit / wsum;
+            for c in 0..k {
+                gb[c] = g_b[c] / wsum;
+            }
+        }
+        nll / wsum
+    };
+    let mut lr = 0.5;
+    let mut cur = eval(log_inv_t, &b, None);
+    for _ in 0..300 {
+        let mut gl = 0.0;
+        let mut gb = vec![0f64; k];
+        eval(log_inv_t, &b, Some((&mut gl, &mut gb)));
+        let cand_l = log_inv_t - lr * gl;
+        let cand_b: Vec<f64> = b.iter().zip(&gb).map(|(v, g)| v - lr * g).collect();
+        let next = eval(cand_l, &cand_b, None);
+        if next < cur {
+            log_inv_t = cand_l;
+            b = cand_b;
+            cur = next;
+            lr *= 1.1;
+        } else {
+            lr *= 0.5;
+            if lr < 1e-6 {
+                break;
+            }
+        }
+    }
+    // Biases are identifiable only up to a constant: centre them.
+    let mean = b.iter().sum::<f64>() / k as f64;
+    let t = (1.0 / log_inv_t.exp()) as f32;
+    (t, b.iter().map(|v| (v - mean) as f32).collect(), cur)
 }
 
 // ---------------------------------------------------------------- label shift

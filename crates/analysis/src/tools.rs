@@ -249,6 +249,31 @@ pub struct EvalOptions {
     /// Re-estimate class priors (EM) on the evaluation texts themselves, labels unused.
     pub adapt: bool,
     pub bits: u8,
+    /// Subsample the evaluation data to these class proportions (simulated label shift).
+    pub resample: Option<Vec<f32>>,
+}
+
+/// Deterministic subsample with the given class proportions, as large as the data allows.
+fn resample(data: Vec<(String, usize)>, props: &[f32], k: usize) -> Result<Vec<(String, usize)>> {
+    ensure!(props.len() == k, "--resample needs {k} proportions");
+    let sum: f32 = props.iter().sum();
+    ensure!(sum > 0.0, "proportions must be positive");
+    let mut by_class: Vec<Vec<(String, usize)>> = vec![Vec::new(); k];
+    for d in data {
+        by_class[d.1].push(d);
+    }
+    let total = (0..k)
+        .filter(|c| props[*c] > 0.0)
+        .map(|c| by_class[c].len() as f32 / (props[c] / sum))
+        .fold(f32::INFINITY, f32::min);
+    let mut out = Vec::new();
+    for (c, mut items) in by_class.into_iter().enumerate() {
+        shuffle(&mut items, 11 + c as u64);
+        let n = ((props[c] / sum) * total).floor() as usize;
+        out.extend(items.into_iter().take(n));
+    }
+    shuffle(&mut out, 5);
+    Ok(out)
 }
 
 /// Evaluate and write the report (last line `result: …`).
@@ -259,7 +284,10 @@ pub fn run_eval(opts: &EvalOptions, out: &mut dyn Write) -> Result<Confusion> {
         _ => None,
     };
     let items = data::load(&opts.data, opts.format, split)?;
-    let data = labelled(opts.task, &items)?;
+    let mut data = labelled(opts.task, &items)?;
+    if let Some(props) = &opts.resample {
+        data = resample(data, props, opts.task.labels().len())?;
+    }
     ensure!(
         !data.is_empty(),
         "no labelled items in {}",
@@ -698,6 +726,7 @@ mod tests {
             cv: None,
             adapt: false,
             bits: 18,
+            resample: None,
         };
         let mut out = Vec::new();
         let conf = run_eval(&opts, &mut out).unwrap();

@@ -115,3 +115,35 @@ fn live_prior_shift_moves_predictions() {
     assert!(after[1] > before[1], "{before:?} -> {after:?}");
     assert!(after[2] < before[2]);
 }
+
+/// Needs ../shared/data beside the repository; skipped with a note when it is absent.
+#[test]
+fn shipped_model_beats_the_lexicon_on_potts_test() {
+    use resonanz_analysis::data::Format;
+    use resonanz_analysis::tools::{Baseline, EvalOptions, Task, run_eval};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/potts/potts_tweets.tsv");
+    if !path.exists() {
+        eprintln!("note: {} missing, skipping", path.display());
+        return;
+    }
+    let mut opts = EvalOptions {
+        task: Task::Sentiment,
+        model: None,
+        data: path,
+        format: Format::Potts,
+        split: None,
+        predictions: None,
+        baseline: None,
+        cv: None,
+        adapt: false,
+        bits: 18,
+        resample: None,
+    };
+    let model = run_eval(&opts, &mut Vec::new()).unwrap();
+    opts.baseline = Some(Baseline::Lexicon);
+    let lex = run_eval(&opts, &mut Vec::new()).unwrap();
+    assert!(model.macro_f1() > lex.macro_f1() + 0.05);
+    assert!(model.prf(0).2 > lex.prf(0).2, "negative-class F1");
+    assert!(model.macro_f1() > 0.62, "{}", model.macro_f1());
+}

@@ -89,6 +89,9 @@ pub struct EvalArgs {
     /// Hash bits for --cv training.
     #[arg(long, default_value_t = 18)]
     pub bits: u8,
+    /// Subsample to class proportions (simulated label shift), e.g. 0.30,0.65,0.05.
+    #[arg(long, value_delimiter = ',')]
+    pub resample: Option<Vec<f32>>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -174,6 +177,7 @@ pub fn run_eval(cmd: EvalCommand) -> Result<()> {
         cv: a.cv,
         adapt: a.adapt,
         bits: a.bits,
+        resample: a.resample,
     };
     tools::run_eval(&opts, &mut std::io::stdout())?;
     std::io::stdout().flush()?;
