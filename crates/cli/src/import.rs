@@ -115,10 +115,11 @@ fn for_each_record(
                 .collect();
             let mut row = csv::StringRecord::new();
             loop {
-                let line = reader.position().line() + 1;
+                let line_before = reader.position().line();
                 match reader.read_record(&mut row) {
                     Ok(false) => break,
                     Ok(true) => {
+                        let line = row.position().map_or(line_before, |p| p.line());
                         let offset = reader.position().byte();
                         let cells: Vec<String> = row.iter().map(str::to_owned).collect();
                         let record = if cells.len() != headers.len() {
@@ -148,7 +149,7 @@ fn for_each_record(
                         let offset = reader.position().byte();
                         visit(
                             Record::Bad(Reject {
-                                line,
+                                line: err.position().map_or(line_before, |p| p.line()),
                                 reason: format!("not valid CSV: {err}"),
                                 content: String::new(),
                             }),

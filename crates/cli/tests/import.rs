@@ -1,0 +1,170 @@
+//! `resonanz import` as an operator runs it: the real binary on a temp SQLite file.
+
+use resonanz_store::{Store, StoreOptions};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn resonanz(db: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_resonanz"));
+    command
+        .env(
+            "RESONANZ_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
+    command
+}
+
+async fn counts(db: &Path) -> resonanz_store::Counts {
+    let store = Store::open(
+        &format!("sqlite://{}", db.display()),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    let counts = store.counts().await.unwrap();
+    store.close().await;
+    counts
+}
+
+const MIXED: &str = r#"{"id":"1","platform":"x","author":"anna","followers":1200,"text":"Die Hotline ist nie erreichbar!","published_at":"2024-03-01T08:00:00Z"}
+{"id":"2","platform":"x","text":"Danke für die schnelle Auszahlung","published_at":1709280000}
+{oops
+
+{"type":"review","id":"r1","portal":"trustpilot","stars":9,"text":"x","published_at":1}
+{"type":"review","id":"r2","portal":"trustpilot","stars":2,"text":"Regulierung dauert ewig","published_at":1}
+{"id":"3","platform":"myspace","text":"t","published_at":1}
+"#;
+
+#[tokio::test]
+async fn malformed_lines_are_reported_with_line_numbers_and_good_lines_are_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let file = dir.path().join("mixed.jsonl");
+    std::fs::write(&file, MIXED).unwrap();
+    let output = resonanz(&db).arg("import").arg(&file).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("3 imported"), "{stdout}");
+    assert!(stdout.contains("3 rejected"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3: not valid JSON"), "{stderr}");
+    assert!(stderr.contains("line 5: field `stars`"), "{stderr}");
+    assert!(stderr.contains("line 7: field `platform`"), "{stderr}");
+    let rejects = std::fs::read_to_string(dir.path().join("mixed.jsonl.rejects.jsonl")).unwrap();
+    let lines: Vec<u64> = rejects
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["line"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lines, vec![3, 5, 7]);
+    let c = counts(&db).await;
+    assert_eq!((c.mentions, c.reviews, c.raw_events), (2, 1, 3));
+
+    // The same file again adds nothing.
+    let again = resonanz(&db).arg("import").arg(&file).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 imported, 3 already present"));
+    assert_eq!(counts(&db).await.raw_events, 3);
+}
+
+#[tokio::test]
+async fn strict_import_of_a_file_with_a_bad_line_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let file = dir.path().join("mixed.jsonl");
+    std::fs::write(&file, MIXED).unwrap();
+    let output = resonanz(&db)
+        .args(["import", "--strict"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert_eq!(counts(&db).await.raw_events, 0);
+}
+
+#[tokio::test]
+async fn csv_rows_import_like_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let file = dir.path().join("reviews.csv");
+    std::fs::write(
+        &file,
+        "type,id,portal,product,stars,text,published_at\n\
+         review,a1,check24,Kfz,5,\"Schnelle Regulierung, sehr zufrieden\",2024-01-02T10:00:00Z\n\
+         review,a2,check24,Hausrat,0,kaputt,2024-01-02T10:00:00Z\n\
+         review,a3,check24,Hausrat,1,\"Beitrag zu hoch\",1704190000\n",
+    )
+    .unwrap();
+    let output = resonanz(&db).arg("import").arg(&file).output().unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3: field `stars`"), "{stderr}");
+    assert_eq!(counts(&db).await.reviews, 2);
+}
+
+#[tokio::test]
+async fn killing_an_import_midway_leaves_whole_batches_and_a_rerun_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let file = dir.path().join("big.jsonl");
+    let total = 40_000u64;
+    let batch = 500u64;
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        for i in 0..total {
+            writeln!(
+                out,
+                r#"{{"id":"{i}","platform":"x","author":"u{i}","text":"Beitragserhöhung bei der Kfz-Versicherung, ich kündige #{i}","published_at":{}}}"#,
+                1_700_000_000 + i
+            )
+            .unwrap();
+        }
+    }
+    let mut child = resonanz(&db)
+        .args(["import", "--batch", &batch.to_string()])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some batches are committed, then kill -9.
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if db.exists() && counts(&db).await.mentions >= (batch as i64) * 2 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "import made no progress");
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let after_crash = counts(&db).await;
+    // No half batch: every committed batch is whole, and log and projections agree.
+    assert_eq!(after_crash.raw_events % batch as i64, 0, "{after_crash:?}");
+    assert_eq!(after_crash.raw_events, after_crash.mentions);
+    assert_eq!(after_crash.mentions, after_crash.events);
+
+    let output = resonanz(&db).arg("import").arg(&file).output().unwrap();
+    assert!(output.status.success());
+    let c = counts(&db).await;
+    assert_eq!(
+        (c.raw_events, c.mentions, c.events),
+        (total as i64, total as i64, total as i64)
+    );
+}
