@@ -125,7 +125,14 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::prefixed("RESONANZ_").split("__"))
+            // RESONANZ_CONFIG names the file itself; RESONANZ_TEST_* belong to the test suite.
+            .merge(
+                Env::prefixed("RESONANZ_")
+                    .filter(|key| {
+                        key != "config" && !key.as_str().to_ascii_lowercase().starts_with("test_")
+                    })
+                    .split("__"),
+            )
             .extract()
             .map_err(Box::new)
     }
@@ -154,6 +161,9 @@ mod tests {
             )?;
             jail.set_env("RESONANZ_DATABASE_URL", "postgres://db/resonanz");
             jail.set_env("RESONANZ_META__APP_SECRET", "from-env");
+            // Variables that are not settings do not break loading.
+            jail.set_env("RESONANZ_CONFIG", "resonanz.toml");
+            jail.set_env("RESONANZ_TEST_PG_URL", "postgres://elsewhere/test");
             let settings = Settings::load(Some(Path::new("resonanz.toml"))).unwrap();
             assert_eq!(settings.listen, "0.0.0.0:9000");
             assert_eq!(settings.database_url, "postgres://db/resonanz");
