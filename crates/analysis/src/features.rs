@@ -46,18 +46,95 @@ impl LexStats {
     }
 }
 
+/// Words of a waiting time: negated ("keine fünf Minuten", "nicht lange gewartet") they
+/// praise speed; on their own they are neutral or left to the lexicon.
+const DURATION: &[&str] = &[
+    "lange",
+    "lang",
+    "minuten",
+    "stunden",
+    "tage",
+    "wochen",
+    "ewig",
+    "gewartet",
+    "warten",
+    "wartezeit",
+    "gedauert",
+];
+const W_FAST: f32 = 0.7;
+
+#[inline]
+fn word_at(toks: &Tokens, i: usize) -> &str {
+    match toks.tokens.get(i) {
+        Some(t) if t.kind == TokenKind::Word => toks.norm(t),
+        _ => "",
+    }
+}
+
+/// Length in tokens of a politeness formula starting at token `i` ("Guten Tag", "Sehr
+/// geehrte", "Mit freundlichen Grüßen", "Danke im Voraus"), 0 if none. Formulas are
+/// etiquette, not praise: they are left out of the features and the lexicon evidence.
+pub fn formula_len(toks: &Tokens, i: usize) -> usize {
+    let w = word_at(toks, i);
+    if w.is_empty() {
+        return 0;
+    }
+    let next = word_at(toks, i + 1);
+    match w {
+        "guten" | "schönen" if matches!(next, "tag" | "morgen" | "abend" | "nachmittag") => 2,
+        "schönen" if next == "guten" && !word_at(toks, i + 2).is_empty() => 3,
+        "sehr" if next.starts_with("geehrte") => 2,
+        "mit"
+            if matches!(
+                next,
+                "freundlichen" | "besten" | "herzlichen" | "lieben" | "vielen" | "freundlichem"
+            ) && matches!(word_at(toks, i + 2), "grüßen" | "gruß") =>
+        {
+            3
+        }
+        "freundliche" | "beste" | "liebe" | "viele" | "herzliche" | "schöne"
+            if matches!(next, "grüße" | "grüsse") =>
+        {
+            2
+        }
+        "danke" | "dank" if next == "im" && word_at(toks, i + 2) == "voraus" => 3,
+        "vielen" | "besten" | "herzlichen"
+            if next == "dank"
+                && word_at(toks, i + 2) == "im"
+                && word_at(toks, i + 3) == "voraus" =>
+        {
+            4
+        }
+        _ => 0,
+    }
+}
+
 /// Lexicon statistics without building the sparse vector.
 pub fn lex_stats(toks: &Tokens, lex: &Lexicon) -> LexStats {
     let mut st = LexStats::default();
-    for t in &toks.tokens {
+    let mut skip_to = 0usize;
+    for (i, t) in toks.tokens.iter().enumerate() {
+        if i < skip_to {
+            continue;
+        }
         match t.kind {
             TokenKind::Word => {
+                let f = formula_len(toks, i);
+                if f > 0 {
+                    skip_to = i + f;
+                    continue;
+                }
                 st.n_words += 1;
                 if t.caps {
                     st.n_caps += 1;
                 }
                 if t.negated {
                     st.negations += 1;
+                    if DURATION.contains(&toks.norm(t)) {
+                        st.pos += W_FAST;
+                        st.n_pos += 1;
+                        continue;
+                    }
                 }
                 if let Some(p) = lex.word(toks.norm(t), toks.stem(t)) {
                     let mut v = p * t.intensity;
@@ -99,11 +176,20 @@ pub fn extract(toks: &Tokens, lex: &Lexicon, bits: u8, out: &mut Vec<(u32, f32)>
     let mask = (1u64 << bits) - 1;
     let mut push = |h: u64, v: f32| out.push(((h & mask) as u32, v));
     let mut prev: u64 = hash_bytes(S_BIGRAM, b"<s>");
-    for t in &toks.tokens {
+    let mut skip_to = 0usize;
+    for (i, t) in toks.tokens.iter().enumerate() {
+        if i < skip_to {
+            continue;
+        }
         let norm = toks.norm(t);
         let key;
         match t.kind {
             TokenKind::Word => {
+                let f = formula_len(toks, i);
+                if f > 0 {
+                    skip_to = i + f;
+                    continue;
+                }
                 let neg = if t.negated { NEG_MARK } else { 0 };
                 let stem = toks.stem(t);
                 push(hash_bytes(S_WORD ^ neg, norm.as_bytes()), W_WORD);
@@ -186,5 +272,33 @@ fn char_ngrams(word: &[u8], push: &mut impl FnMut(u64, f32)) {
             }
             push(crate::hash::mix(h), W_CHAR);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::Normalizer;
+
+    fn stats(text: &str) -> LexStats {
+        let norm = Normalizer::new();
+        let lex = Lexicon::shipped(&norm);
+        let mut toks = Tokens::default();
+        norm.tokenize(text, &mut toks);
+        lex_stats(&toks, &lex)
+    }
+
+    #[test]
+    fn politeness_formulas_are_not_praise() {
+        let st = stats("Guten Tag, wie kann ich meine Bankverbindung ändern? Danke im Voraus");
+        assert_eq!(st.pos, 0.0, "{st:?}");
+        let st = stats("Mit freundlichen Grüßen");
+        assert_eq!(st.pos, 0.0, "{st:?}");
+    }
+
+    #[test]
+    fn negated_waiting_time_praises_speed() {
+        assert!(stats("Die Meldung hat keine fünf Minuten gedauert").polarity() > 0.2);
+        assert!(stats("Ich musste nicht lange warten").polarity() > 0.2);
     }
 }

@@ -88,6 +88,58 @@ impl Lexicon {
     }
 }
 
+/// Customer-service domain adjustments applied on top of the sources. Subject-matter words
+/// (a claim, an accident, a cancellation) say what a message is about, not how the customer
+/// feels, so they are neutralised (0); waiting and service words the sources lack are added;
+/// plain source errors are corrected ("unerreichbar" is not praise).
+pub const DOMAIN_ADJUSTMENTS: &[(&str, f32)] = &[
+    // subject matter, neutral in customer service
+    ("schaden", 0.0),
+    ("schäden", 0.0),
+    ("unfall", 0.0),
+    ("unfälle", 0.0),
+    ("kündigen", 0.0),
+    ("kündigung", 0.0),
+    ("diebstahl", 0.0),
+    ("einbruch", 0.0),
+    ("verletzt", 0.0),
+    ("verstorben", 0.0),
+    ("tod", 0.0),
+    ("krank", 0.0),
+    ("krankheit", 0.0),
+    ("gestohlen", 0.0),
+    ("beschädigt", 0.0),
+    ("verlust", 0.0),
+    ("notfall", 0.0),
+    ("hagel", 0.0),
+    ("sturm", 0.0),
+    ("brand", 0.0),
+    ("frage", 0.0),
+    ("fragen", 0.0),
+    ("kosten", 0.0),
+    // salutations and requests ("Liebe Frau …", "bitte …")
+    ("lieber", 0.0),
+    ("liebe", 0.0),
+    ("bitte", 0.0),
+    // service complaints the sources lack or get wrong
+    ("unerreichbar", -0.8),
+    ("warteschleife", -0.8),
+    ("verschlampt", -1.0),
+    ("ewig", -0.5),
+    ("abgewimmelt", -0.8),
+    ("vertröstet", -0.7),
+    ("ignoriert", -0.7),
+    ("nervt", -0.7),
+    ("kaputt", -0.6),
+    ("unbearbeitet", -0.6),
+    ("wartezeit", -0.4),
+    ("wartezeiten", -0.5),
+    // service praise
+    ("reibungslos", 0.8),
+    ("problemlos", 0.7),
+    ("weiterempfehlen", 0.9),
+];
+
 /// Build the compiled lexicon text from the shared data folder.
 pub fn compile_from_sources(data_dir: &Path) -> Result<String> {
     let mut words: BTreeMap<String, (f32, u32)> = BTreeMap::new();
@@ -140,6 +192,9 @@ pub fn compile_from_sources(data_dir: &Path) -> Result<String> {
         add(word.trim(), (score / 3.0).clamp(-1.0, 1.0));
         n_afinn += 1;
     }
+    for (w, score) in DOMAIN_ADJUSTMENTS {
+        words.insert(w.to_string(), (*score, 1));
+    }
     let emoji_path = data_dir.join("emoji_sentiment_ranking/Emoji_Sentiment_Data_v1.0.csv");
     let emoji = std::fs::read_to_string(&emoji_path)
         .with_context(|| format!("reading {}", emoji_path.display()))?;
@@ -156,6 +211,11 @@ pub fn compile_from_sources(data_dir: &Path) -> Result<String> {
         out,
         "# Sources: German Polarity Lexicon ({n_gpl} entries, Apache-2.0), AFINN-de ({n_afinn}, Apache-2.0), \
          Emoji Sentiment Ranking 1.0 (CC BY-SA 4.0: this emoji table is shared under the same licence)."
+    );
+    let _ = writeln!(
+        out,
+        "# Plus {} customer-service domain adjustments (DOMAIN_ADJUSTMENTS in src/lexicon.rs).",
+        DOMAIN_ADJUSTMENTS.len()
     );
     for (w, (s, c)) in &words {
         let _ = writeln!(out, "w\t{w}\t{:.3}", s / *c as f32);
