@@ -90,12 +90,15 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let media = crate::media::MediaWorker::new(&self.state).spawn();
         let router = router(self.state);
         tracing::info!(address = %self.listener.local_addr()?, "Resonanz is listening");
-        axum::serve(self.listener, router)
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        media.stop().await;
+        served?;
         store.close().await;
         tracing::info!("shut down cleanly");
         Ok(())

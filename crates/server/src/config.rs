@@ -54,6 +54,36 @@ pub struct Settings {
     /// SQLite: fsync on every commit so that an acknowledged webhook survives power loss.
     pub sqlite_sync_full: bool,
     pub meta: MetaSettings,
+    /// Inbound media downloads (`[media]`).
+    pub media: MediaSettings,
+}
+
+/// Where inbound media goes and how failed downloads are retried.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSettings {
+    /// Content-addressed blob store for downloaded files. Default `data/media`.
+    pub dir: std::path::PathBuf,
+    /// How often the worker looks for new and due downloads. Default 1000 ms.
+    pub poll_interval_ms: u64,
+    /// First retry delay, doubled per failed attempt. Default 2000 ms.
+    pub retry_base_ms: u64,
+    /// Longest delay between two attempts. Default 3600 s.
+    pub retry_max_secs: u64,
+    /// Downloads running at once. Default 4.
+    pub concurrency: usize,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            dir: "data/media".into(),
+            poll_interval_ms: 1000,
+            retry_base_ms: 2000,
+            retry_max_secs: 3600,
+            concurrency: 4,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -100,6 +130,7 @@ impl Default for Settings {
             max_body_bytes: 3 * 1024 * 1024,
             sqlite_sync_full: true,
             meta: MetaSettings::default(),
+            media: MediaSettings::default(),
         }
     }
 }
@@ -170,6 +201,7 @@ mod tests {
             assert_eq!(settings.meta.app_secret.expose(), "from-env");
             assert_eq!(settings.meta.whatsapp[0].phone_number_id, "106540352242922");
             assert_eq!(settings.max_body_bytes, 3 * 1024 * 1024);
+            assert_eq!(settings.media.dir, std::path::Path::new("data/media"));
             Ok(())
         });
     }

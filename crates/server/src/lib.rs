@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod config;
+pub mod media;
 pub mod metrics;
 pub mod pipeline;
 pub mod problem;

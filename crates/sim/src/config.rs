@@ -66,6 +66,8 @@ pub struct Tunables {
     pub batch_statuses: bool,
     /// Messages per minute to one recipient before 131056 (pair rate limit); 0 = off.
     pub pair_rate_limit_per_min: u32,
+    /// The next N media downloads answer 503, to test download retries.
+    pub media_failures: u32,
 }
 
 impl Default for Tunables {
@@ -87,6 +89,7 @@ impl Default for Tunables {
             echoes: true,
             batch_statuses: false,
             pair_rate_limit_per_min: 0,
+            media_failures: 0,
         }
     }
 }

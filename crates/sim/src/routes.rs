@@ -162,6 +162,13 @@ async fn media_download(State(sim): Shared, Query(q): Q, headers: HeaderMap) -> 
     if let Err(e) = check_token(&sim, &headers, None) {
         return e.into_response();
     }
+    {
+        let mut st = sim.lock();
+        if st.tunables.media_failures > 0 {
+            st.tunables.media_failures -= 1;
+            return (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response();
+        }
+    }
     let issued = q.get("ext").and_then(|e| e.parse::<i64>().ok());
     let now = sim.now();
     let item = q

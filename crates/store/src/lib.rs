@@ -5,6 +5,8 @@
 
 mod backend;
 pub mod bus;
+mod media;
+mod reads;
 mod writer;
 
 use resonanz_core::analysis::Analysis;
@@ -15,6 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use backend::{Backend, ConversationRow, Counts, MentionRow, MessageRow};
 pub use bus::{BroadcastBus, EventBus};
+pub use media::*;
+pub use reads::{ContactRow, StatusRow, UnrecognizedRow};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -1,0 +1,229 @@
+//! Read-only views the inbox and the integration tests need beyond the core
+//! projections: unrecognized items, a contact's identities, a message's raw
+//! payload and its receipts.
+
+use crate::{Result, Store, StoreError};
+use resonanz_core::{Identity, IdentityKind};
+use serde::Serialize;
+use sqlx::{Pool, Postgres, Sqlite};
+
+/// An item a parser could not model, kept with its raw JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnrecognizedRow {
+    pub raw_event_id: i64,
+    pub position: i64,
+    pub kind: String,
+    pub raw: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ContactRow {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub identities: Vec<Identity>,
+}
+
+/// One delivery receipt as it arrived (also for messages not yet known).
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusRow {
+    pub state: String,
+    pub at: i64,
+    pub raw_event_id: i64,
+}
+
+fn corrupt(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
+
+macro_rules! reads_sql {
+    ($module:ident, $db:ty) => {
+        mod $module {
+            use super::*;
+            type Db = $db;
+
+            pub(super) async fn unrecognized(
+                pool: &Pool<Db>,
+                after_raw_id: i64,
+                limit: i64,
+            ) -> Result<Vec<UnrecognizedRow>> {
+                let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+                    "SELECT raw_event_id, position, kind, raw FROM unrecognized \
+                     WHERE raw_event_id > $1 ORDER BY raw_event_id, position LIMIT $2",
+                )
+                .bind(after_raw_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(raw_event_id, position, kind, raw)| {
+                        Ok(UnrecognizedRow {
+                            raw_event_id,
+                            position,
+                            kind,
+                            raw: serde_json::from_str(&raw).map_err(corrupt)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            pub(super) async fn contact_by_identity(
+                pool: &Pool<Db>,
+                kind: &str,
+                value: &str,
+            ) -> Result<Option<ContactRow>> {
+                let contact: Option<(String, Option<String>)> = sqlx::query_as(
+                    "SELECT c.id, c.display_name FROM identities i JOIN contacts c ON c.id = i.contact_id \
+                     WHERE i.kind = $1 AND i.value = $2",
+                )
+                .bind(kind)
+                .bind(value)
+                .fetch_optional(pool)
+                .await?;
+                let Some((id, display_name)) = contact else {
+                    return Ok(None);
+                };
+                let identities: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT kind, value FROM identities WHERE contact_id = $1 ORDER BY created_at, kind, value",
+                )
+                .bind(id.as_str())
+                .fetch_all(pool)
+                .await?;
+                let identities = identities
+                    .into_iter()
+                    .map(|(kind, value)| {
+                        Ok(Identity::new(kind.parse::<IdentityKind>().map_err(corrupt)?, value))
+                    })
+                    .collect::<Result<_>>()?;
+                Ok(Some(ContactRow {
+                    id,
+                    display_name,
+                    identities,
+                }))
+            }
+
+            pub(super) async fn message_raw(
+                pool: &Pool<Db>,
+                channel: &str,
+                external_id: &str,
+            ) -> Result<Option<serde_json::Value>> {
+                let raw: Option<Option<String>> = sqlx::query_scalar(
+                    "SELECT raw FROM messages WHERE channel = $1 AND external_id = $2",
+                )
+                .bind(channel)
+                .bind(external_id)
+                .fetch_optional(pool)
+                .await?;
+                raw.flatten()
+                    .map(|text| serde_json::from_str(&text).map_err(corrupt))
+                    .transpose()
+            }
+
+            pub(super) async fn message_statuses(
+                pool: &Pool<Db>,
+                channel: &str,
+                external_id: &str,
+            ) -> Result<Vec<StatusRow>> {
+                let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                    "SELECT state, at, raw_event_id FROM message_statuses \
+                     WHERE channel = $1 AND external_id = $2 ORDER BY at, raw_event_id, state",
+                )
+                .bind(channel)
+                .bind(external_id)
+                .fetch_all(pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(state, at, raw_event_id)| StatusRow {
+                        state,
+                        at,
+                        raw_event_id,
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+
+reads_sql!(sqlite_reads, Sqlite);
+reads_sql!(postgres_reads, Postgres);
+
+macro_rules! dispatch_read {
+    ($backend:expr, $func:ident $(, $arg:expr)*) => {
+        match $backend {
+            crate::Backend::Sqlite { read, .. } => sqlite_reads::$func(read $(, $arg)*).await,
+            crate::Backend::Postgres(pool) => postgres_reads::$func(pool $(, $arg)*).await,
+        }
+    };
+}
+
+impl crate::Backend {
+    pub async fn unrecognized(
+        &self,
+        after_raw_id: i64,
+        limit: i64,
+    ) -> Result<Vec<UnrecognizedRow>> {
+        dispatch_read!(self, unrecognized, after_raw_id, limit)
+    }
+
+    pub async fn contact_by_identity(
+        &self,
+        kind: IdentityKind,
+        value: &str,
+    ) -> Result<Option<ContactRow>> {
+        dispatch_read!(self, contact_by_identity, kind.as_str(), value)
+    }
+
+    pub async fn message_raw(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        dispatch_read!(self, message_raw, channel, external_id)
+    }
+
+    pub async fn message_statuses(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Vec<StatusRow>> {
+        dispatch_read!(self, message_statuses, channel, external_id)
+    }
+}
+
+impl Store {
+    /// Unrecognized items of raw events after `after_raw_id`, oldest first.
+    pub async fn unrecognized(
+        &self,
+        after_raw_id: i64,
+        limit: i64,
+    ) -> Result<Vec<UnrecognizedRow>> {
+        self.backend().unrecognized(after_raw_id, limit).await
+    }
+
+    /// The contact owning an identity, with all of its identities.
+    pub async fn contact_by_identity(
+        &self,
+        kind: IdentityKind,
+        value: &str,
+    ) -> Result<Option<ContactRow>> {
+        self.backend().contact_by_identity(kind, value).await
+    }
+
+    /// The message object exactly as the channel sent it.
+    pub async fn message_raw(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        self.backend().message_raw(channel, external_id).await
+    }
+
+    /// Receipts for a message, in arrival order of their timestamps.
+    pub async fn message_statuses(
+        &self,
+        channel: &str,
+        external_id: &str,
+    ) -> Result<Vec<StatusRow>> {
+        self.backend().message_statuses(channel, external_id).await
+    }
+}
