@@ -32,7 +32,8 @@ pub struct TrainArgs {
     /// Hash buckets = 2^bits.
     #[arg(long, default_value_t = 18)]
     pub bits: u8,
-    /// Share of the data held out for early stopping and calibration (not for potts: dev split).
+    /// Share held out for early stopping and calibration on files under 50 items (potts: the
+    /// dev split; larger files train 5 cross-validated models on all items and average them).
     #[arg(long, default_value_t = 0.1)]
     pub heldout: f32,
     /// Train with the empirical class prior instead of balanced class weights.
