@@ -17,6 +17,9 @@ pub enum Source {
     X,
     ImportMention,
     ImportReview,
+    /// Our own send, accepted by the channel API: the receipt is logged like
+    /// any inbound item, so a replay rebuilds outbound messages too.
+    Outbox,
 }
 
 impl Source {
@@ -28,6 +31,7 @@ impl Source {
             Source::X => "x",
             Source::ImportMention => "import.mention",
             Source::ImportReview => "import.review",
+            Source::Outbox => "outbox",
         }
     }
 }
@@ -48,6 +52,7 @@ impl FromStr for Source {
             "x" => Source::X,
             "import.mention" => Source::ImportMention,
             "import.review" => Source::ImportReview,
+            "outbox" => Source::Outbox,
             other => {
                 return Err(UnknownValue {
                     kind: "Source",

@@ -91,6 +91,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         let media = crate::media::MediaWorker::new(&self.state).spawn();
+        let sender = crate::outbound::SenderWorker::new(&self.state).spawn();
         let router = router(self.state);
         tracing::info!(address = %self.listener.local_addr()?, "Resonanz is listening");
         let served = axum::serve(self.listener, router)
@@ -98,6 +99,7 @@ impl Application {
             .await
             .context("serving HTTP");
         media.stop().await;
+        sender.stop().await;
         served?;
         store.close().await;
         tracing::info!("shut down cleanly");
@@ -123,6 +125,7 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/instagram",
             get(routes::webhooks::verify).post(routes::webhooks::instagram),
         )
+        .merge(routes::api::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

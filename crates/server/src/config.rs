@@ -56,6 +56,58 @@ pub struct Settings {
     pub meta: MetaSettings,
     /// Inbound media downloads (`[media]`).
     pub media: MediaSettings,
+    /// Outbox, sender worker and send rules (`[outbound]`).
+    #[serde(default)]
+    pub outbound: OutboundSettings,
+}
+
+/// `[outbound]`: how sends are checked, delivered and retried.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundSettings {
+    /// MARKETING templates may be sent at all. Default `false`: brokers
+    /// must not send promotion.
+    pub marketing_templates_allowed: bool,
+    /// Whole-message keywords that record an opt-out (case-insensitive).
+    /// Default: STOP, Stopp, Abmelden, Abbestellen.
+    pub opt_out_keywords: Vec<String>,
+    /// How often the sender worker looks for due rows. Default 500 ms.
+    pub poll_interval_ms: u64,
+    /// Rows claimed per poll. Default 20.
+    pub batch_size: i64,
+    /// Attempts before a retryable failure becomes `failed`. Default 8.
+    pub max_attempts: i64,
+    /// First retry delay; doubles per attempt. Default 2000 ms.
+    pub retry_base_ms: i64,
+    /// Longest retry delay. Default 300000 ms (5 min).
+    pub retry_max_ms: i64,
+    /// A send whose outcome is unknown (crash or timeout mid-request) waits
+    /// this long for a status webhook proving Meta accepted it; without one
+    /// it is marked failed, never re-sent. Default 600 s.
+    pub unknown_outcome_grace_secs: i64,
+    /// Lifetime of a login session token. Default 12 h.
+    pub session_ttl_hours: i64,
+    /// Country code for national numbers in click-to-chat links. Default "49".
+    pub default_country: String,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        Self {
+            marketing_templates_allowed: false,
+            opt_out_keywords: ["STOP", "Stopp", "Abmelden", "Abbestellen"]
+                .map(String::from)
+                .to_vec(),
+            poll_interval_ms: 500,
+            batch_size: 20,
+            max_attempts: 8,
+            retry_base_ms: 2000,
+            retry_max_ms: 300_000,
+            unknown_outcome_grace_secs: 600,
+            session_ttl_hours: 12,
+            default_country: "49".into(),
+        }
+    }
 }
 
 /// Where inbound media goes and how failed downloads are retried.
@@ -131,6 +183,7 @@ impl Default for Settings {
             sqlite_sync_full: true,
             meta: MetaSettings::default(),
             media: MediaSettings::default(),
+            outbound: OutboundSettings::default(),
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod app;
 pub mod config;
 pub mod media;
 pub mod metrics;
+pub mod outbound;
 pub mod pipeline;
 pub mod problem;
 pub mod routes;

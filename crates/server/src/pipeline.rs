@@ -122,6 +122,7 @@ pub fn parse(raw: &RawEvent) -> Result<Vec<Inbound>, String> {
                 ImportItem::Review(r) => Ok(vec![Inbound::Review(r)]),
             }
         }
+        Source::Outbox => crate::outbound::receipt::parse(&raw.payload),
         Source::X => Err("no parser for X stream items in this version".into()),
     }
 }

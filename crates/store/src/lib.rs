@@ -7,6 +7,7 @@ mod backend;
 pub mod bus;
 mod media;
 mod reads;
+mod outbound;
 mod writer;
 
 use resonanz_core::analysis::Analysis;
@@ -19,6 +20,7 @@ pub use backend::{Backend, ConversationRow, Counts, MentionRow, MessageRow};
 pub use bus::{BroadcastBus, EventBus};
 pub use media::*;
 pub use reads::{ContactRow, StatusRow, UnrecognizedRow};
+pub use outbound::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -1,0 +1,777 @@
+//! The agents' JSON API for outbound work: send, mark read, window, consent,
+//! outbox state, templates and click-to-chat. Every request is authenticated
+//! (bearer API token or session token) except the login itself; template
+//! management needs the admin role. Errors are `application/problem+json`.
+
+use crate::app::AppState;
+use crate::outbound::auth::{self, Agent};
+use crate::outbound::draft::{Draft, DraftEnvelope};
+use crate::outbound::{self, graph_client, violation_error};
+use crate::problem::Problem;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use resonanz_channels::click_to_chat;
+use resonanz_channels::outbound::{MessagingType, SendError};
+use resonanz_channels::templates::{
+    NewTemplate, ParameterFormat, TemplateIssue, validate_template,
+};
+use resonanz_core::rules::{HUMAN_AGENT_WINDOW_MS, TemplateCategory, WindowState, service_window};
+use resonanz_core::{Channel, MessageId, Timestamp};
+use resonanz_store::{ConsentKind, ConsentRecord, Enqueued, NewOutbox, OutboxRow, Role};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/sessions", post(login))
+        .route(
+            "/api/conversations/{id}/messages",
+            post(send_message).get(conversation_messages),
+        )
+        .route("/api/conversations/{id}/window", get(window))
+        .route("/api/messages/{id}/read", post(mark_read))
+        .route(
+            "/api/contacts/{id}/consents",
+            post(add_consent).get(list_consents),
+        )
+        .route("/api/outbox/{id}", get(outbox))
+        .route("/api/templates", get(list_templates).post(create_template))
+        .route("/api/templates/sync", post(sync_templates))
+        .route("/api/click-to-chat", get(click_to_chat_code))
+}
+
+type ApiResult = Result<Response, Problem>;
+
+fn internal(err: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %err, "API request failed");
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Internal error",
+        "Interner Fehler",
+        "the request could not be completed; see the server log",
+    )
+}
+
+fn not_found(what: &str, id: &str) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        "Nicht gefunden",
+        format!("no {what} {id}"),
+    )
+}
+
+fn bad_json(rejection: JsonRejection) -> Problem {
+    Problem::new(
+        rejection.status(),
+        "invalid-body",
+        "The request body is not valid",
+        "Der Inhalt der Anfrage ist ungültig",
+        rejection.body_text(),
+    )
+}
+
+fn unprocessable(slug: &str, en: &str, de: &str, detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, slug, en, de, detail)
+}
+
+/// A problem document with extension members (RFC 9457 §3.2).
+fn problem_with(problem: Problem, extra: Value) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = serde_json::to_value(&problem).unwrap_or_else(|_| json!({}));
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn meta_problem(err: &SendError) -> Response {
+    problem_with(
+        Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "meta-error",
+            "Meta refused the request",
+            "Meta hat die Anfrage abgelehnt",
+            err.to_string(),
+        ),
+        json!({"code": err.code, "de": err.explain_de(), "en": err.explain_en()}),
+    )
+}
+
+fn rfc3339(ts: Option<Timestamp>) -> Value {
+    ts.map(|t| json!(t.to_rfc3339())).unwrap_or(Value::Null)
+}
+
+fn outbox_view(row: &OutboxRow) -> Value {
+    json!({
+        "id": row.id,
+        "state": row.state,
+        "conversation_id": row.conversation_id,
+        "contact_id": row.contact_id,
+        "channel": row.channel,
+        "type": row.payload.get("type"),
+        "attempts": row.attempts,
+        "next_attempt_at": rfc3339(Some(row.next_attempt_at)),
+        "external_id": row.external_id,
+        "message_id": row.external_id.as_ref().map(|e| MessageId::derive(&[row.channel.as_str(), e])),
+        "error": row.error,
+        "created_by": row.created_by,
+        "created_at": rfc3339(Some(row.created_at)),
+        "updated_at": rfc3339(Some(row.updated_at)),
+    })
+}
+
+#[derive(Deserialize)]
+struct Login {
+    name: String,
+    password: String,
+}
+
+/// `POST /api/sessions`: name and password for a session token.
+async fn login(State(app): State<AppState>, body: Result<Json<Login>, JsonRejection>) -> ApiResult {
+    let Json(login) = body.map_err(bad_json)?;
+    let refused = || {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "login-failed",
+            "Name or password is wrong",
+            "Name oder Passwort ist falsch",
+            "login refused",
+        )
+    };
+    let agent = app
+        .store
+        .agent_by_name(&login.name)
+        .await
+        .map_err(internal)?;
+    let Some(agent) = agent else {
+        return Err(refused());
+    };
+    let Some(phc) = agent.password_hash.clone() else {
+        return Err(refused());
+    };
+    // argon2 is deliberately slow: keep it off the async workers.
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&login.password, &phc))
+        .await
+        .map_err(internal)?;
+    if !ok {
+        return Err(refused());
+    }
+    let token = auth::new_token();
+    let now = app.clock.now();
+    let expires_at = now.plus_millis(app.settings.outbound.session_ttl_hours.max(1) * 3_600_000);
+    app.store
+        .create_session(&auth::token_hash(&token), &agent.id, now, expires_at)
+        .await
+        .map_err(internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "token": token,
+            "expires_at": expires_at.to_rfc3339(),
+            "agent": {"id": agent.id, "name": agent.name, "role": agent.role},
+        })),
+    )
+        .into_response())
+}
+
+/// Our `msg_…` id → the channel's message id; anything else is taken as one.
+async fn external_id_of(app: &AppState, id: &str) -> Result<String, Problem> {
+    if !id.starts_with(MessageId::PREFIX) {
+        return Ok(id.to_owned());
+    }
+    match app.store.message_ref(id).await.map_err(internal)? {
+        Some(message) => Ok(message.external_id),
+        None => Err(not_found("message", id)),
+    }
+}
+
+/// `POST /api/conversations/{id}/messages`: checks the rules and queues the
+/// send. 202 when queued, 422 with the rule's explanation when blocked,
+/// 200 with the original outbox row when the Idempotency-Key was seen before.
+async fn send_message(
+    State(app): State<AppState>,
+    agent: Agent,
+    Path(conversation_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<DraftEnvelope>, JsonRejection>,
+) -> ApiResult {
+    agent.require(Role::Agent)?;
+    let Json(mut envelope) = body.map_err(bad_json)?;
+    let conversation = app
+        .store
+        .conversation_info(&conversation_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("conversation", &conversation_id))?;
+    let recipient = conversation.recipient().cloned().ok_or_else(|| {
+        unprocessable(
+            "no-recipient",
+            "The contact has no identity on this channel",
+            "Der Kontakt hat auf diesem Kanal keine Kennung",
+            format!("no {} identity", conversation.channel),
+        )
+    })?;
+    if let Some(reply_to) = envelope.reply_to.clone() {
+        envelope.reply_to = Some(external_id_of(&app, &reply_to).await?);
+    }
+    if let Draft::Reaction { message_id, .. } = &mut envelope.draft {
+        *message_id = external_id_of(&app, message_id).await?;
+    }
+    // Meta's limits are checked now, so the agent sees a bad draft at once.
+    let shape = match conversation.channel {
+        Channel::WhatsApp => envelope.to_whatsapp(&recipient.value, "check").map(|_| ()),
+        channel => envelope
+            .to_meta(channel, &recipient.value, MessagingType::Response)
+            .map(|_| ()),
+    };
+    if let Err(err) = shape {
+        return Ok(problem_with(
+            unprocessable(
+                "invalid-draft",
+                "The message cannot be sent like this",
+                "Die Nachricht kann so nicht gesendet werden",
+                err.to_string(),
+            ),
+            json!({"de": err.message_de(), "en": err.to_string()}),
+        ));
+    }
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .map(|k| format!("{}:{k}", agent.0.id))
+        .unwrap_or_else(|| format!("generated:{}", auth::new_token()));
+    outbound::catch_up(&app).await.map_err(internal)?;
+    let now = app.clock.now();
+    let (verdict, _) = outbound::evaluate(&app, &conversation, &envelope, now)
+        .await
+        .map_err(internal)?;
+    let outbox_id = format!("ob_{}", &auth::token_hash(&auth::new_token())[..24]);
+    let enqueued = app
+        .store
+        .enqueue_outbox(NewOutbox {
+            id: outbox_id,
+            idempotency_key: key,
+            channel: conversation.channel,
+            account: conversation.account.clone(),
+            recipient,
+            contact_id: conversation.contact_id.clone(),
+            conversation_id: conversation.id.clone(),
+            payload: serde_json::to_value(&envelope).map_err(internal)?,
+            created_by: agent.0.id.clone(),
+            now,
+            blocked: verdict.as_ref().err().map(violation_error),
+        })
+        .await
+        .map_err(internal)?;
+    match (enqueued, verdict) {
+        (Enqueued::Existing(row), _) => {
+            Ok((StatusCode::OK, Json(outbox_view(&row))).into_response())
+        }
+        (Enqueued::Created(row), Err(violation)) => Ok(problem_with(
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("rule/{}", violation.code()),
+                "Blocked by a messaging rule",
+                "Durch eine Versandregel blockiert",
+                violation.message_en(),
+            ),
+            json!({
+                "code": violation.code(),
+                "de": violation.message_de(),
+                "en": violation.message_en(),
+                "outbox": outbox_view(&row),
+            }),
+        )),
+        (Enqueued::Created(row), Ok(permit)) => {
+            let mut view = outbox_view(&row);
+            view["window_closes_at"] = rfc3339(permit.window_closes_at);
+            view["warnings"] = permit
+                .warnings
+                .iter()
+                .map(|w| json!({"warning": w, "de": w.message_de(), "en": w.message_en()}))
+                .collect();
+            Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+        }
+    }
+}
+
+/// `GET /api/conversations/{id}/messages`: the thread with delivery states.
+async fn conversation_messages(
+    State(app): State<AppState>,
+    _agent: Agent,
+    Path(id): Path<String>,
+) -> ApiResult {
+    if app
+        .store
+        .conversation_info(&id)
+        .await
+        .map_err(internal)?
+        .is_none()
+    {
+        return Err(not_found("conversation", &id));
+    }
+    let messages = app
+        .store
+        .conversation_messages(&id)
+        .await
+        .map_err(internal)?;
+    Ok(Json(json!({ "messages": messages })).into_response())
+}
+
+/// `GET /api/conversations/{id}/window`: is free-form possible, and until when.
+async fn window(State(app): State<AppState>, _agent: Agent, Path(id): Path<String>) -> ApiResult {
+    let conversation = app
+        .store
+        .conversation_info(&id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("conversation", &id))?;
+    let now = app.clock.now();
+    let state = service_window(conversation.last_inbound_at, now);
+    let (open, closes_at, closed_at) = match state {
+        WindowState::Open { closes_at } => (true, Some(closes_at), None),
+        WindowState::Closed { closed_at } => (false, None, closed_at),
+    };
+    let human_agent_until = match conversation.channel {
+        Channel::WhatsApp => None,
+        _ => conversation
+            .last_inbound_at
+            .map(|t| t.plus_millis(HUMAN_AGENT_WINDOW_MS))
+            .filter(|until| *until > now),
+    };
+    Ok(Json(json!({
+        "conversation_id": conversation.id,
+        "channel": conversation.channel,
+        "open": open,
+        "closes_at": rfc3339(closes_at),
+        "closed_at": rfc3339(closed_at),
+        "last_inbound_at": rfc3339(conversation.last_inbound_at),
+        "human_agent_until": rfc3339(human_agent_until),
+        "templates_only": !open && conversation.channel == Channel::WhatsApp,
+        "now": now.to_rfc3339(),
+    }))
+    .into_response())
+}
+
+/// `POST /api/messages/{id}/read`: blue ticks for a customer's message.
+async fn mark_read(State(app): State<AppState>, agent: Agent, Path(id): Path<String>) -> ApiResult {
+    agent.require(Role::Agent)?;
+    let message = app
+        .store
+        .message_ref(&id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("message", &id))?;
+    if message.direction != "in" {
+        return Err(unprocessable(
+            "not-inbound",
+            "Only customer messages can be marked as read",
+            "Nur Kundennachrichten können als gelesen markiert werden",
+            "the message is outbound",
+        ));
+    }
+    let client = graph_client(&app.settings, &message.account).map_err(internal)?;
+    let result = match message.channel {
+        Channel::WhatsApp => {
+            client
+                .mark_read(&message.account, &message.external_id)
+                .await
+        }
+        _ => {
+            let conversation = app
+                .store
+                .conversation_info(&message.conversation_id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| not_found("conversation", &message.conversation_id))?;
+            let Some(recipient) = conversation.recipient() else {
+                return Err(not_found("recipient for", &message.conversation_id));
+            };
+            client.mark_seen(&message.account, &recipient.value).await
+        }
+    };
+    match result {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(err) => Ok(meta_problem(&err)),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConsentBody {
+    /// `opt_in`, `opt_out` or `block`.
+    kind: String,
+    #[serde(default)]
+    channel: Option<Channel>,
+    /// How it was given: "Webformular", "Telefonat", "Beratungsprotokoll" …
+    #[serde(default)]
+    method: Option<String>,
+    /// Free text or a document reference backing the record.
+    #[serde(default)]
+    evidence: Option<String>,
+    /// When it was given (RFC 3339); defaults to now.
+    #[serde(default)]
+    at: Option<String>,
+}
+
+fn consent_view(records: &[ConsentRecord]) -> Value {
+    let mut channels = serde_json::Map::new();
+    for channel in Channel::ALL {
+        let consent = resonanz_store::fold_consents(records, *channel);
+        channels.insert(
+            channel.as_str().to_owned(),
+            json!({
+                "opted_in": consent.active_opt_in().is_some(),
+                "opted_out": consent.active_opt_out().is_some(),
+                "opt_in": consent.opt_in,
+                "opt_out": consent.opt_out,
+            }),
+        );
+    }
+    json!({ "history": records, "current": channels })
+}
+
+/// `POST /api/contacts/{id}/consents`: records an opt-in (with how and
+/// when), an opt-out or a block. History is kept; the newest record wins.
+async fn add_consent(
+    State(app): State<AppState>,
+    agent: Agent,
+    Path(contact_id): Path<String>,
+    body: Result<Json<ConsentBody>, JsonRejection>,
+) -> ApiResult {
+    agent.require(Role::Agent)?;
+    let Json(body) = body.map_err(bad_json)?;
+    if !app
+        .store
+        .contact_exists(&contact_id)
+        .await
+        .map_err(internal)?
+    {
+        return Err(not_found("contact", &contact_id));
+    }
+    let kind = match body.kind.as_str() {
+        "opt_in" => ConsentKind::OptIn,
+        "opt_out" => ConsentKind::OptOut,
+        "block" => ConsentKind::Block,
+        other => {
+            return Err(unprocessable(
+                "invalid-consent",
+                "kind must be opt_in, opt_out or block",
+                "kind muss opt_in, opt_out oder block sein",
+                format!("unknown kind {other:?}"),
+            ));
+        }
+    };
+    let method = body
+        .method
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty());
+    if kind == ConsentKind::OptIn && method.is_none() {
+        return Err(unprocessable(
+            "opt-in-without-method",
+            "An opt-in needs the way it was given (method)",
+            "Für eine Einwilligung muss angegeben werden, wie sie erteilt wurde (method)",
+            "method is required for opt_in",
+        ));
+    }
+    let at = match body.at.as_deref() {
+        Some(text) => Timestamp::parse(text).ok_or_else(|| {
+            unprocessable(
+                "invalid-time",
+                "at must be an RFC 3339 time",
+                "at muss eine Zeit im Format RFC 3339 sein",
+                text.to_owned(),
+            )
+        })?,
+        None => app.clock.now(),
+    };
+    let record = ConsentRecord {
+        contact_id: contact_id.clone(),
+        channel: body.channel.unwrap_or(Channel::WhatsApp),
+        kind,
+        source: method.unwrap_or_else(|| "agent".into()),
+        recorded_by: agent.0.name.clone(),
+        at,
+        evidence: body.evidence,
+        origin: None,
+    };
+    app.store.record_consent(&record).await.map_err(internal)?;
+    tracing::info!(contact_id, kind = kind.as_str(), "consent recorded");
+    let history = app
+        .store
+        .consent_history(&contact_id)
+        .await
+        .map_err(internal)?;
+    Ok((StatusCode::CREATED, Json(consent_view(&history))).into_response())
+}
+
+async fn list_consents(
+    State(app): State<AppState>,
+    _agent: Agent,
+    Path(contact_id): Path<String>,
+) -> ApiResult {
+    if !app
+        .store
+        .contact_exists(&contact_id)
+        .await
+        .map_err(internal)?
+    {
+        return Err(not_found("contact", &contact_id));
+    }
+    outbound::catch_up(&app).await.map_err(internal)?;
+    let history = app
+        .store
+        .consent_history(&contact_id)
+        .await
+        .map_err(internal)?;
+    Ok(Json(consent_view(&history)).into_response())
+}
+
+/// `GET /api/outbox/{id}`: state, attempts and the error with explanations.
+async fn outbox(State(app): State<AppState>, _agent: Agent, Path(id): Path<String>) -> ApiResult {
+    let row = app
+        .store
+        .outbox(&id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("outbox entry", &id))?;
+    Ok(Json(outbox_view(&row)).into_response())
+}
+
+#[derive(Deserialize)]
+struct AccountQuery {
+    /// WhatsApp phone number id; the first configured one by default.
+    phone_number_id: Option<String>,
+}
+
+fn whatsapp_account<'a>(
+    app: &'a AppState,
+    phone_number_id: Option<&str>,
+) -> Result<&'a crate::config::WhatsAppAccount, Problem> {
+    let accounts = &app.settings.meta.whatsapp;
+    match phone_number_id {
+        Some(id) => accounts.iter().find(|a| a.phone_number_id == id),
+        None => accounts.first(),
+    }
+    .ok_or_else(|| {
+        not_found(
+            "WhatsApp account",
+            phone_number_id.unwrap_or("(none configured)"),
+        )
+    })
+}
+
+async fn list_templates(
+    State(app): State<AppState>,
+    _agent: Agent,
+    Query(query): Query<AccountQuery>,
+) -> ApiResult {
+    let account = whatsapp_account(&app, query.phone_number_id.as_deref())?;
+    let templates = app
+        .store
+        .templates(&account.waba_id)
+        .await
+        .map_err(internal)?;
+    Ok(Json(json!({ "templates": templates })).into_response())
+}
+
+/// `POST /api/templates/sync`: pulls every template (all pages) into the cache.
+async fn sync_templates(
+    State(app): State<AppState>,
+    agent: Agent,
+    Query(query): Query<AccountQuery>,
+) -> ApiResult {
+    agent.require(Role::Admin)?;
+    let account = whatsapp_account(&app, query.phone_number_id.as_deref())?;
+    match outbound::sync_templates(&app, &account.waba_id, &account.phone_number_id).await {
+        Ok(count) => {
+            let templates = app
+                .store
+                .templates(&account.waba_id)
+                .await
+                .map_err(internal)?;
+            Ok(Json(json!({ "synced": count, "templates": templates })).into_response())
+        }
+        Err(err) => match err.downcast_ref::<SendError>() {
+            Some(send) => Ok(meta_problem(send)),
+            None => Err(internal(err)),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct TemplateBody {
+    phone_number_id: Option<String>,
+    name: String,
+    #[serde(default = "german")]
+    language: String,
+    category: String,
+    #[serde(default)]
+    parameter_format: Option<String>,
+    components: Vec<Value>,
+}
+
+fn german() -> String {
+    "de".into()
+}
+
+fn issue_view(issue: &TemplateIssue) -> Value {
+    json!({"issue": issue, "de": issue.message_de(), "en": issue.to_string()})
+}
+
+/// `POST /api/templates`: validates variables and examples, flags a body
+/// that reads as promotion, refuses MARKETING when switched off, then submits.
+async fn create_template(
+    State(app): State<AppState>,
+    agent: Agent,
+    body: Result<Json<TemplateBody>, JsonRejection>,
+) -> ApiResult {
+    agent.require(Role::Admin)?;
+    let Json(body) = body.map_err(bad_json)?;
+    let account = whatsapp_account(&app, body.phone_number_id.as_deref())?.clone();
+    let category: TemplateCategory = body.category.parse().map_err(|_| {
+        unprocessable(
+            "invalid-category",
+            "category must be MARKETING, UTILITY or AUTHENTICATION",
+            "category muss MARKETING, UTILITY oder AUTHENTICATION sein",
+            body.category.clone(),
+        )
+    })?;
+    if category == TemplateCategory::Marketing && !app.settings.outbound.marketing_templates_allowed
+    {
+        return Err(unprocessable(
+            "marketing-disabled",
+            "Marketing templates are switched off for this installation",
+            "Marketing-Vorlagen sind für diese Installation abgeschaltet",
+            "set [outbound] marketing_templates_allowed = true to allow them",
+        ));
+    }
+    let template = NewTemplate {
+        name: body.name,
+        language: body.language,
+        category,
+        parameter_format: match body.parameter_format.as_deref() {
+            Some("named") => ParameterFormat::Named,
+            _ => ParameterFormat::Positional,
+        },
+        components: body.components,
+    };
+    let issues = validate_template(&template);
+    if !issues.is_empty() {
+        return Ok(problem_with(
+            unprocessable(
+                "invalid-template",
+                "The template would be rejected",
+                "Die Vorlage würde abgelehnt",
+                issues
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            json!({ "issues": issues.iter().map(issue_view).collect::<Vec<_>>() }),
+        ));
+    }
+    let client = graph_client(&app.settings, &account.phone_number_id).map_err(internal)?;
+    let created = match client.create_template(&account.waba_id, &template).await {
+        Ok(created) => created,
+        Err(err) => return Ok(meta_problem(&err)),
+    };
+    let now = app.clock.now();
+    app.store
+        .upsert_template(&resonanz_store::CachedTemplate {
+            waba_id: account.waba_id.clone(),
+            name: template.name.clone(),
+            language: template.language.clone(),
+            template_id: Some(created.id.clone()),
+            category: created.category.or(Some(category)),
+            status: created.status.clone(),
+            components: template.components.clone(),
+            updated_at: now,
+        })
+        .await
+        .map_err(internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": created.id,
+            "name": template.name,
+            "language": template.language,
+            "status": created.status,
+            "category": created.category.or(Some(category)),
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ClickToChatQuery {
+    text: Option<String>,
+    /// `svg`, `png` or `link` (default).
+    format: Option<String>,
+    /// The business number; the first configured WhatsApp number by default.
+    number: Option<String>,
+}
+
+/// `GET /api/click-to-chat?text=…&format=svg|png|link`: a wa.me link and its QR code.
+async fn click_to_chat_code(
+    State(app): State<AppState>,
+    _agent: Agent,
+    Query(query): Query<ClickToChatQuery>,
+) -> ApiResult {
+    let number = match query.number {
+        Some(number) => number,
+        None => whatsapp_account(&app, None)?.display_phone_number.clone(),
+    };
+    let link = click_to_chat::wa_me_link(
+        &number,
+        &app.settings.outbound.default_country,
+        query.text.as_deref(),
+    )
+    .map_err(|e| {
+        unprocessable(
+            "invalid-number",
+            "Not a phone number",
+            "Keine Telefonnummer",
+            e.to_string(),
+        )
+    })?;
+    let too_long = |e: click_to_chat::ClickToChatError| {
+        unprocessable(
+            "qr-too-long",
+            "The text is too long for a QR code",
+            "Der Text ist zu lang für einen QR-Code",
+            e.to_string(),
+        )
+    };
+    match query.format.as_deref().unwrap_or("link") {
+        "svg" => {
+            let svg = click_to_chat::qr_svg(&link, 256).map_err(too_long)?;
+            Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+        }
+        "png" => {
+            let png = click_to_chat::qr_png(&link, 8).map_err(too_long)?;
+            Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+        }
+        "link" => Ok(Json(json!({ "link": link })).into_response()),
+        other => Err(unprocessable(
+            "invalid-format",
+            "format must be svg, png or link",
+            "format muss svg, png oder link sein",
+            other.to_owned(),
+        )),
+    }
+}

@@ -1,0 +1,718 @@
+//! Outbound end to end: the real server (temp SQLite, a `ManualClock`) and
+//! the Graph API simulator, driven over HTTP. The simulator's `sent()` log
+//! is the ground truth for what reached "Meta".
+
+use resonanz_core::{Clock, ManualClock, SystemClock};
+use resonanz_server::config::{MetaSettings, Secret, WhatsAppAccount};
+use resonanz_server::outbound::auth::create_agent;
+use resonanz_server::{Application, Pipeline, Settings};
+use resonanz_sim::{
+    InboundRequest, SentRecord, SimConfig, SimHandle, Tunables, Verdict, WebhookTargets,
+};
+use resonanz_store::{Role, Store, StoreOptions};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const APP_SECRET: &str = "outbound-app-secret";
+const VERIFY_TOKEN: &str = "outbound-verify-token";
+const ACCESS_TOKEN: &str = "outbound-access-token";
+const PHONE_NUMBER_ID: &str = "106540352242922";
+const ANNA: &str = "491701234567";
+const DAY_SECS: i64 = 24 * 3600;
+
+fn pipeline() -> Pipeline {
+    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+    PIPELINE.get_or_init(Pipeline::shipped).clone()
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+struct Harness {
+    base: String,
+    port: u16,
+    settings: Settings,
+    store: Store,
+    clock: Arc<ManualClock>,
+    sim: SimHandle,
+    http: reqwest::Client,
+    admin: String,
+    agent: String,
+    running: Option<Running>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_app(settings: Settings, clock: Arc<ManualClock>) -> (Store, u16, Running) {
+    let store = Store::open(&settings.database_url, StoreOptions::default())
+        .await
+        .expect("store opens");
+    let app = Application::build_with_store(settings, pipeline(), store.clone(), clock)
+        .await
+        .expect("application builds");
+    let port = app.port();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    (store, port, Running { stop, task })
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let sim_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim_base = format!("http://{}", sim_listener.local_addr().unwrap());
+        let mut settings = Settings {
+            database_url: format!("sqlite://{}", dir.path().join("resonanz.db").display()),
+            listen: "127.0.0.1:0".into(),
+            meta: MetaSettings {
+                graph_base_url: sim_base,
+                app_secret: Secret::new(APP_SECRET),
+                verify_token: Secret::new(VERIFY_TOKEN),
+                whatsapp: vec![WhatsAppAccount {
+                    phone_number_id: PHONE_NUMBER_ID.into(),
+                    display_phone_number: "4930123456789".into(),
+                    waba_id: "102290129340398".into(),
+                    access_token: Secret::new(ACCESS_TOKEN),
+                }],
+                ..MetaSettings::default()
+            },
+            ..Settings::default()
+        };
+        settings.outbound.poll_interval_ms = 20;
+        settings.outbound.retry_base_ms = 1000;
+        // Resonanz's clock starts at real time, like the simulator's.
+        let clock = Arc::new(ManualClock::at(SystemClock.now()));
+        let (store, port, running) = start_app(settings.clone(), clock.clone()).await;
+        // Later starts reuse the port: the simulator's webhook target stays valid.
+        settings.listen = format!("127.0.0.1:{port}");
+        let base = format!("http://127.0.0.1:{port}");
+
+        let mut config = SimConfig::new(APP_SECRET, VERIFY_TOKEN, ACCESS_TOKEN);
+        config.webhook_targets = WebhookTargets {
+            whatsapp_url: Some(format!("{base}/webhooks/whatsapp")),
+            messenger_url: Some(format!("{base}/webhooks/messenger")),
+            instagram_url: Some(format!("{base}/webhooks/instagram")),
+        };
+        config.tunables = Tunables {
+            status_delay_ms: 5,
+            webhook_retries: 0,
+            ..Tunables::default()
+        };
+        let sim = resonanz_sim::start(config, sim_listener).await.unwrap();
+        let now = clock.now();
+        let (_, admin) = create_agent(&store, "admin", Role::Admin, Some("Geheim-123"), now)
+            .await
+            .unwrap();
+        let (_, agent) = create_agent(&store, "sachbearbeiterin", Role::Agent, None, now)
+            .await
+            .unwrap();
+        Harness {
+            base,
+            port,
+            settings,
+            store,
+            clock,
+            sim,
+            http: reqwest::Client::new(),
+            admin,
+            agent,
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server (finishing the row in hand) and waits for it.
+    async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.stop.send(());
+            running.task.await.unwrap().unwrap();
+        }
+    }
+
+    /// A new server process on the same database and port.
+    async fn restart(&mut self) {
+        self.stop().await;
+        let (store, port, running) = start_app(self.settings.clone(), self.clock.clone()).await;
+        assert_eq!(port, self.port);
+        self.store = store;
+        self.running = Some(running);
+    }
+
+    /// Moves both Resonanz's and the simulator's clock.
+    fn advance(&self, secs: i64) {
+        self.clock.advance_millis(secs * 1000);
+        self.sim.advance_clock(secs);
+    }
+
+    /// The customer writes; returns the conversation id.
+    async fn customer_writes(&self, text: &str) -> String {
+        self.sim
+            .deliver_inbound(InboundRequest::text(ANNA, text))
+            .await
+            .expect("the simulator delivered the webhook");
+        let conversations = self.store.recent_conversations(10).await.unwrap();
+        conversations
+            .iter()
+            .find(|c| c.channel == "whatsapp")
+            .expect("the webhook created a conversation")
+            .id
+            .clone()
+    }
+
+    async fn contact_of(&self, conversation: &str) -> String {
+        self.store
+            .conversation_info(conversation)
+            .await
+            .unwrap()
+            .unwrap()
+            .contact_id
+    }
+
+    async fn post(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: Value,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.agent)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(&self, conversation: &str, body: Value) -> (u16, Value) {
+        self.post(
+            Some(&self.agent),
+            &format!("/api/conversations/{conversation}/messages"),
+            body,
+            None,
+        )
+        .await
+    }
+
+    async fn opt_in(&self, contact: &str) {
+        let (status, body) = self
+            .post(
+                Some(&self.agent),
+                &format!("/api/contacts/{contact}/consents"),
+                json!({"kind": "opt_in", "method": "Beratungsprotokoll, Unterschrift vom 02.05.", "evidence": "Scan BP-4711"}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["current"]["whatsapp"]["opted_in"], true, "{body}");
+    }
+
+    async fn outbox(&self, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/outbox/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    async fn outbox_until(&self, id: &str, state: &str) -> Value {
+        eventually(&format!("outbox {id} reaches {state}"), || async {
+            let row = self.outbox(id).await;
+            (row["state"] == state).then_some(row)
+        })
+        .await
+    }
+
+    fn accepted(&self) -> Vec<SentRecord> {
+        self.sim
+            .sent()
+            .into_iter()
+            .filter(|s| s.verdict == Verdict::Accepted && s.kind != "read")
+            .collect()
+    }
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    for _ in 0..500 {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn reply(text: &str) -> Value {
+    json!({"type": "text", "text": text})
+}
+
+fn template(name: &str) -> Value {
+    json!({"type": "template", "name": name, "language": "de", "body": ["Anna", "S-2024-0815"]})
+}
+
+#[tokio::test]
+async fn an_agent_reply_is_sent_once_and_its_delivery_state_reaches_read() {
+    let h = Harness::new().await;
+    let conversation = h
+        .customer_writes("Guten Tag, ich möchte einen Wasserschaden melden.")
+        .await;
+
+    let (status, window) = h
+        .get(&format!("/api/conversations/{conversation}/window"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(window["open"], true, "{window}");
+    assert!(window["closes_at"].is_string());
+
+    let (status, queued) = h
+        .send(
+            &conversation,
+            reply("Das tut uns leid. Bitte senden Sie uns Fotos des Schadens."),
+        )
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let sent = h.outbox_until(&id, "sent").await;
+
+    let accepted = h.accepted();
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    assert_eq!(accepted[0].recipient.as_deref(), Some(ANNA));
+    assert_eq!(accepted[0].request["biz_opaque_callback_data"], id.as_str());
+    assert_eq!(
+        accepted[0].message_id.as_deref(),
+        sent["external_id"].as_str()
+    );
+
+    // sent → delivered → read arrive as signed webhooks and move the message forward.
+    let message_id = sent["message_id"].as_str().unwrap().to_owned();
+    eventually("the reply shows read", || async {
+        let (_, thread) = h
+            .get(&format!("/api/conversations/{conversation}/messages"))
+            .await;
+        let ours = thread["messages"]
+            .as_array()?
+            .iter()
+            .find(|m| m["id"] == message_id.as_str())?
+            .clone();
+        (ours["delivery_state"] == "read").then_some(())
+    })
+    .await;
+    let (_, thread) = h
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    let ours = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == message_id.as_str())
+        .unwrap();
+    assert_eq!(ours["direction"], "out");
+    assert_eq!(
+        ours["body"],
+        "Das tut uns leid. Bitte senden Sie uns Fotos des Schadens."
+    );
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_twice_sends_once() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Wo bleibt meine Police?").await;
+    let path = format!("/api/conversations/{conversation}/messages");
+    let body = json!({"type": "document", "link": "https://example.org/police.pdf", "filename": "Police_HR-123456.pdf"});
+    let (first, a) = h
+        .post(Some(&h.agent), &path, body.clone(), Some("klick-4711"))
+        .await;
+    let (second, b) = h
+        .post(Some(&h.agent), &path, body, Some("klick-4711"))
+        .await;
+    assert_eq!((first, second), (202, 200), "{a} {b}");
+    assert_eq!(a["id"], b["id"]);
+    h.outbox_until(a["id"].as_str().unwrap(), "sent").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let accepted = h.accepted();
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    assert_eq!(
+        accepted[0].request["document"]["filename"],
+        "Police_HR-123456.pdf"
+    );
+}
+
+#[tokio::test]
+async fn after_25_hours_free_text_is_blocked_before_the_api_but_an_approved_utility_template_with_opt_in_goes_out()
+ {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Bitte rufen Sie mich an.").await;
+    let contact = h.contact_of(&conversation).await;
+    h.advance(25 * 3600);
+
+    let (_, window) = h
+        .get(&format!("/api/conversations/{conversation}/window"))
+        .await;
+    assert_eq!(window["open"], false, "{window}");
+    assert_eq!(window["templates_only"], true);
+
+    let (status, problem) = h
+        .send(&conversation, reply("Wir haben Sie leider nicht erreicht."))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "window_closed");
+    assert!(
+        problem["de"].as_str().unwrap().contains("24-Stunden"),
+        "{problem}"
+    );
+    let blocked = h.outbox(problem["outbox"]["id"].as_str().unwrap()).await;
+    assert_eq!(blocked["state"], "blocked");
+    assert_eq!(blocked["error"]["code"], "window_closed");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        h.sim.sent().is_empty(),
+        "nothing may reach the API: {:?}",
+        h.sim.sent()
+    );
+
+    h.opt_in(&contact).await;
+    let (status, queued) = h
+        .send(&conversation, template("schadenmeldung_bestaetigung"))
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+    let accepted = h.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].kind, "template");
+    assert_eq!(
+        accepted[0].request["template"]["name"],
+        "schadenmeldung_bestaetigung"
+    );
+}
+
+#[tokio::test]
+async fn a_template_without_opt_in_is_blocked_outside_the_window() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Danke für die Info.").await;
+    h.advance(2 * DAY_SECS);
+    let (status, problem) = h.send(&conversation, template("fristerinnerung")).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "no_opt_in");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.sim.sent().is_empty());
+}
+
+#[tokio::test]
+async fn after_stopp_templates_are_blocked_until_a_new_opt_in() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Hallo").await;
+    let contact = h.contact_of(&conversation).await;
+    h.opt_in(&contact).await;
+    h.advance(60);
+    h.customer_writes("STOPP").await;
+
+    let (status, problem) = h.send(&conversation, template("fristerinnerung")).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "opted_out");
+    let (_, consents) = h.get(&format!("/api/contacts/{contact}/consents")).await;
+    assert_eq!(
+        consents["current"]["whatsapp"]["opted_out"], true,
+        "{consents}"
+    );
+    assert_eq!(
+        consents["current"]["whatsapp"]["opt_out"]["source"]["source"],
+        "keyword"
+    );
+
+    // The opt-out sticks: a day later, still blocked.
+    h.advance(DAY_SECS / 2);
+    let (status, _) = h.send(&conversation, template("fristerinnerung")).await;
+    assert_eq!(status, 422);
+    assert!(h.sim.sent().is_empty());
+
+    // A new opt-in (recorded after the STOPP) lifts it.
+    h.clock.advance_millis(120_000);
+    h.opt_in(&contact).await;
+    let (status, queued) = h.send(&conversation, template("fristerinnerung")).await;
+    assert_eq!(status, 202, "{queued}");
+    h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(h.accepted().len(), 1);
+}
+
+#[tokio::test]
+async fn a_marketing_template_is_blocked_by_default() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Haben Sie Angebote?").await;
+    let contact = h.contact_of(&conversation).await;
+    h.opt_in(&contact).await;
+    let (status, problem) = h
+        .send(
+            &conversation,
+            json!({"type": "template", "name": "sommer_rabatt", "body": ["Anna"]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "marketing_disabled");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.sim.sent().is_empty());
+}
+
+/// Sends are refused with 130429 until the limit is lifted.
+fn throttle(sim: &SimHandle, per_sec: u32) {
+    sim.set_tunables(Tunables {
+        rate_limit_per_sec: per_sec,
+        ..sim.tunables()
+    });
+}
+
+async fn wait_for_backoff(h: &Harness, id: &str) -> Value {
+    eventually("the first attempt was throttled", || async {
+        let row = h.outbox(id).await;
+        (row["state"] == "queued" && row["attempts"] == 1).then_some(row)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_throttled_send_is_retried_with_backoff_and_delivered_once() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Ist meine Kündigung angekommen?").await;
+    throttle(&h.sim, 0);
+    let (status, queued) = h
+        .send(&conversation, reply("Ja, wir bestätigen Ihre Kündigung."))
+        .await;
+    assert_eq!(status, 202);
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let waiting = wait_for_backoff(&h, &id).await;
+    assert_eq!(waiting["error"]["code"], "130429", "{waiting}");
+    assert!(
+        waiting["error"]["de"]
+            .as_str()
+            .unwrap()
+            .contains("erneut versucht")
+    );
+    let rejected = h.sim.sent();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].error_code, Some(130429));
+
+    // Not due yet: nothing more is sent until the backoff has passed.
+    throttle(&h.sim, 80);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(h.sim.sent().len(), 1);
+    h.clock.advance_millis(1_500);
+    let sent = h.outbox_until(&id, "sent").await;
+    assert_eq!(sent["attempts"], 2);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(h.accepted().len(), 1);
+}
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_a_retry_sends_no_duplicate() {
+    let mut h = Harness::new().await;
+    let conversation = h
+        .customer_writes("Brauche die Bescheinigung für den Arbeitgeber.")
+        .await;
+    throttle(&h.sim, 0);
+    let (_, queued) = h
+        .send(&conversation, reply("Die Bescheinigung kommt heute."))
+        .await;
+    let id = queued["id"].as_str().unwrap().to_owned();
+    wait_for_backoff(&h, &id).await;
+
+    h.stop().await;
+    throttle(&h.sim, 80);
+    h.restart().await;
+    h.clock.advance_millis(1_500);
+    h.outbox_until(&id, "sent").await;
+    // Give both the old and the new process's worker every chance to misbehave.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let accepted = h.accepted();
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    assert_eq!(accepted[0].request["biz_opaque_callback_data"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_send_whose_answer_was_lost_is_adopted_from_the_status_webhook_not_resent() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Bitte die Rechnung schicken.").await;
+    let info = h
+        .store
+        .conversation_info(&conversation)
+        .await
+        .unwrap()
+        .unwrap();
+    // A worker claimed the row and called Meta, then died before recording the answer.
+    // Dated an hour ahead so the live worker cannot claim it first.
+    let now = h.clock.now().plus_millis(3_600_000);
+    let row = match h
+        .store
+        .enqueue_outbox(resonanz_store::NewOutbox {
+            id: "ob_lost_answer".into(),
+            idempotency_key: "test:lost".into(),
+            channel: info.channel,
+            account: info.account.clone(),
+            recipient: info.recipient().unwrap().clone(),
+            contact_id: info.contact_id.clone(),
+            conversation_id: info.id.clone(),
+            payload: reply("Ihre Rechnung folgt."),
+            created_by: "test".into(),
+            now,
+            blocked: None,
+        })
+        .await
+        .unwrap()
+    {
+        resonanz_store::Enqueued::Created(row) => row,
+        other => panic!("{other:?}"),
+    };
+    // Both the claim and the call happen "in the dead worker", not in the server.
+    let claimed = h.store.claim_outbox(now, 100).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    h.clock.advance_millis(3_600_000);
+    let client = resonanz_server::outbound::graph_client(&h.settings, PHONE_NUMBER_ID).unwrap();
+    let envelope: resonanz_server::outbound::draft::DraftEnvelope =
+        serde_json::from_value(row.payload.clone()).unwrap();
+    client
+        .send_whatsapp(
+            PHONE_NUMBER_ID,
+            &envelope.to_whatsapp(ANNA, &row.id).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(h.sim.settle(Duration::from_secs(5)).await);
+
+    // Past the in-flight limit the worker reconciles: the status webhook proves the send.
+    h.clock.advance_millis(61_000);
+    let sent = h.outbox_until("ob_lost_answer", "sent").await;
+    let accepted = h.accepted();
+    assert_eq!(accepted.len(), 1, "never sent again: {accepted:?}");
+    assert_eq!(
+        sent["external_id"].as_str(),
+        accepted[0].message_id.as_deref()
+    );
+    let (_, thread) = h
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    assert!(
+        thread["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["direction"] == "out"),
+        "{thread}"
+    );
+}
+
+#[tokio::test]
+async fn a_send_with_an_unknown_outcome_and_no_proof_fails_instead_of_resending() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Hallo?").await;
+    let info = h
+        .store
+        .conversation_info(&conversation)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = h.clock.now().plus_millis(3_600_000);
+    h.store
+        .enqueue_outbox(resonanz_store::NewOutbox {
+            id: "ob_unknown".into(),
+            idempotency_key: "test:unknown".into(),
+            channel: info.channel,
+            account: info.account.clone(),
+            recipient: info.recipient().unwrap().clone(),
+            contact_id: info.contact_id.clone(),
+            conversation_id: info.id.clone(),
+            payload: reply("Wir melden uns."),
+            created_by: "test".into(),
+            now,
+            blocked: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(h.store.claim_outbox(now, 100).await.unwrap().len(), 1);
+    h.clock.advance_millis(3_600_000 + 61_000);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        h.outbox("ob_unknown").await["state"],
+        "sending",
+        "waits for proof within the grace period"
+    );
+    h.clock.advance_millis(600_000);
+    let failed = h.outbox_until("ob_unknown", "failed").await;
+    assert_eq!(failed["error"]["code"], "outcome_unknown");
+    assert!(h.sim.sent().is_empty());
+}
+
+#[tokio::test]
+async fn requests_without_a_token_are_401_and_the_wrong_role_is_403() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Hallo").await;
+    let path = format!("/api/conversations/{conversation}/messages");
+    let (status, problem) = h.post(None, &path, reply("Hallo"), None).await;
+    assert_eq!(status, 401);
+    assert_eq!(problem["type"], "/problems/unauthorized");
+    let (status, _) = h.post(Some("rz_forged"), &path, reply("Hallo"), None).await;
+    assert_eq!(status, 401);
+
+    let (status, problem) = h
+        .post(Some(&h.agent), "/api/templates/sync", json!({}), None)
+        .await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, synced) = h
+        .post(Some(&h.admin), "/api/templates/sync", json!({}), None)
+        .await;
+    assert_eq!(status, 200, "{synced}");
+    assert!(synced["synced"].as_u64().unwrap() >= 6);
+
+    // A session from name and password works like a token.
+    let (status, session) = h
+        .post(
+            None,
+            "/api/sessions",
+            json!({"name": "admin", "password": "Geheim-123"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let (status, _) = h
+        .post(
+            None,
+            "/api/sessions",
+            json!({"name": "admin", "password": "falsch"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = h
+        .post(
+            Some(session["token"].as_str().unwrap()),
+            "/api/templates/sync",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(h.sim.sent().is_empty());
+}
