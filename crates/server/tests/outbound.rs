@@ -716,3 +716,214 @@ async fn requests_without_a_token_are_401_and_the_wrong_role_is_403() {
     assert_eq!(status, 200);
     assert!(h.sim.sent().is_empty());
 }
+
+#[tokio::test]
+async fn templates_are_checked_before_submission_and_their_review_updates_the_cache() {
+    let h = Harness::new().await;
+    let body = |name: &str, category: &str, text: &str, examples: Value| {
+        json!({"name": name, "language": "de", "category": category,
+               "components": [{"type": "BODY", "text": text, "example": {"body_text": [examples]}}]})
+    };
+    let (status, problem) = h
+        .post(
+            Some(&h.admin),
+            "/api/templates",
+            body(
+                "rabatt_info",
+                "UTILITY",
+                "Hallo {{1}}, jetzt 10 % Rabatt auf Ihre Hausratversicherung.",
+                json!(["Anna"]),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["issue"]["issue"] == "reads_as_promotion"),
+        "{problem}"
+    );
+
+    let (status, problem) = h
+        .post(
+            Some(&h.admin),
+            "/api/templates",
+            body(
+                "lueckenhaft",
+                "UTILITY",
+                "Hallo {{2}}, Ihre Police {{3}} ist da.",
+                json!(["Anna", "HR-1"]),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["issue"]["issue"] == "not_sequential"),
+        "{problem}"
+    );
+
+    let (status, problem) = h
+        .post(
+            Some(&h.admin),
+            "/api/templates",
+            body(
+                "sommer",
+                "MARKETING",
+                "Hallo {{1}}, schönen Sommer.",
+                json!(["Anna"]),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (422, Some("/problems/marketing-disabled"))
+    );
+
+    let (status, problem) = h
+        .post(
+            Some(&h.agent),
+            "/api/templates",
+            body(
+                "police_da",
+                "UTILITY",
+                "Hallo {{1}}, Ihre Police {{2}} liegt im Kundenportal.",
+                json!(["Anna", "HR-1"]),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{problem}");
+
+    let (status, created) = h
+        .post(
+            Some(&h.admin),
+            "/api/templates",
+            body(
+                "police_da",
+                "UTILITY",
+                "Hallo {{1}}, Ihre Police {{2}} liegt im Kundenportal.",
+                json!(["Anna", "HR-1"]),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "PENDING");
+    // Meta's review arrives as a template status webhook and updates the cache.
+    eventually("the review approved the template", || async {
+        let (_, list) = h.get("/api/templates").await;
+        let ours = list["templates"]
+            .as_array()?
+            .iter()
+            .find(|t| t["name"] == "police_da")?
+            .clone();
+        (ours["status"] == "APPROVED").then_some(())
+    })
+    .await;
+    let sent_before = h.sim.sent().len();
+    assert_eq!(sent_before, 0);
+}
+
+#[tokio::test]
+async fn click_to_chat_codes_and_read_receipts() {
+    let h = Harness::new().await;
+    let (status, link) = h.get("/api/click-to-chat?text=Schaden%20melden").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        link["link"],
+        "https://wa.me/4930123456789?text=Schaden%20melden"
+    );
+    for (format, content_type, magic) in [
+        ("svg", "image/svg+xml", &b"<?xml"[..]),
+        ("png", "image/png", &b"\x89PNG"[..]),
+    ] {
+        let response = h
+            .http
+            .get(format!(
+                "{}/api/click-to-chat?text=Hallo&format={format}",
+                h.base
+            ))
+            .bearer_auth(&h.agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], content_type);
+        let bytes = response.bytes().await.unwrap();
+        assert!(
+            bytes.starts_with(magic),
+            "{format}: {:?}",
+            &bytes[..8.min(bytes.len())]
+        );
+    }
+
+    let conversation = h.customer_writes("Ist mein Antrag angekommen?").await;
+    let (_, thread) = h
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    let inbound = thread["messages"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = h
+        .post(
+            Some(&h.agent),
+            &format!("/api/messages/{inbound}/read"),
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let reads: Vec<_> = h
+        .sim
+        .sent()
+        .into_iter()
+        .filter(|s| s.kind == "read")
+        .collect();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].verdict, Verdict::Accepted);
+}
+
+#[tokio::test]
+async fn a_replay_of_the_raw_log_rebuilds_sent_messages_with_their_delivery_state() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Brauche eine Kopie der Police.").await;
+    let (_, queued) = h
+        .send(&conversation, json!({"type": "document", "link": "https://example.org/p.pdf", "filename": "Police.pdf", "caption": "Ihre Police"}))
+        .await;
+    let sent = h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+    let message_id = sent["message_id"].as_str().unwrap().to_owned();
+    let state_of = |thread: &Value| {
+        thread["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == message_id.as_str())
+            .map(|m| m["delivery_state"].clone())
+    };
+    eventually("the document was read", || async {
+        let (_, thread) = h
+            .get(&format!("/api/conversations/{conversation}/messages"))
+            .await;
+        (state_of(&thread)? == "read").then_some(())
+    })
+    .await;
+    pipeline().replay(&h.store, 100).await.unwrap();
+    let (_, thread) = h
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    assert_eq!(state_of(&thread), Some(json!("read")), "{thread}");
+    let ours = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == message_id.as_str())
+        .unwrap();
+    assert_eq!(ours["attachments"][0]["filename"], "Police.pdf");
+}
