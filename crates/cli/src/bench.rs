@@ -74,6 +74,10 @@ pub async fn bench_import(count: u64, batch: usize, pipeline: Pipeline) -> anyho
     println!(
         "import: {count} mentions (parse, analyse, raw log, projection, events) in {elapsed:.2} s = {items_per_s:.0} items/s, peak RSS {peak:.0} MiB"
     );
+    println!(
+        "  reader (parse + analyse) busy {:.2} s, store commits {:.2} s (they overlap)",
+        summary.reader_seconds, summary.store_seconds
+    );
 
     // Ceiling: the same rows, inserted raw in batches of the same size.
     let mut conn = raw_connection(&dir.path().join("ceiling.db")).await?;

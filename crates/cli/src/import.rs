@@ -43,8 +43,12 @@ pub struct ImportOptions {
     pub progress: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ImportSummary {
+    /// Time the reader spent parsing and analysing (not waiting for the store).
+    pub reader_seconds: f64,
+    /// Time spent in store commits.
+    pub store_seconds: f64,
     pub records: u64,
     pub imported: u64,
     pub duplicates: u64,
@@ -235,8 +239,10 @@ pub async fn run_import(
     let reader_path = path.to_owned();
     let reader_options = options.clone();
     let reader_pipeline = pipeline.clone();
-    let reader = std::thread::spawn(move || -> anyhow::Result<(u64, Vec<Reject>)> {
+    let reader = std::thread::spawn(move || -> anyhow::Result<(u64, Vec<Reject>, f64)> {
         let received_at = SystemClock.now();
+        let mut waiting = Duration::ZERO;
+        let reader_started = std::time::Instant::now();
         let mut batch = Vec::with_capacity(reader_options.batch);
         let mut records = 0u64;
         let mut rejects = Vec::new();
@@ -250,9 +256,11 @@ pub async fn run_import(
             }
             if batch.len() >= reader_options.batch {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(reader_options.batch));
+                let send_started = std::time::Instant::now();
                 batches_tx
                     .blocking_send((full, offset))
                     .map_err(|_| anyhow::anyhow!("the store stopped accepting batches"))?;
+                waiting += send_started.elapsed();
             }
             Ok(())
         })?;
@@ -261,16 +269,22 @@ pub async fn run_import(
                 .blocking_send((batch, size))
                 .map_err(|_| anyhow::anyhow!("the store stopped accepting batches"))?;
         }
-        Ok((records, rejects))
+        let busy = reader_started
+            .elapsed()
+            .saturating_sub(waiting)
+            .as_secs_f64();
+        Ok((records, rejects, busy))
     });
 
     let mut summary = ImportSummary::default();
     while let Some((batch, offset)) = batches_rx.recv().await {
-        for outcome in store
+        let commit_started = std::time::Instant::now();
+        let outcomes = store
             .ingest(batch)
             .await
-            .context("storing an import batch")?
-        {
+            .context("storing an import batch")?;
+        summary.store_seconds += commit_started.elapsed().as_secs_f64();
+        for outcome in outcomes {
             match outcome {
                 IngestOutcome::Stored(_) => summary.imported += 1,
                 IngestOutcome::Duplicate => summary.duplicates += 1,
@@ -279,11 +293,12 @@ pub async fn run_import(
         progress.set_position(offset);
         progress.set_message(format!("{} new", summary.imported));
     }
-    let (records, rejects) = reader
+    let (records, rejects, reader_seconds) = reader
         .join()
         .map_err(|_| anyhow::anyhow!("the import reader panicked"))??;
     progress.finish_and_clear();
     summary.records = records;
+    summary.reader_seconds = reader_seconds;
     summary.rejected = rejects.len() as u64;
     if !rejects.is_empty() {
         let rejects_path = options.rejects.clone().unwrap_or_else(|| {

@@ -119,9 +119,11 @@ struct ReviewInsert<'a> {
 const ROWS_PER_STATEMENT: usize = 1500;
 
 macro_rules! backend_sql {
-    ($module:ident, $db:ty, $clear_events:literal) => {
+    ($module:ident, $db:ty, $clear_events:literal, $single_writer:literal) => {
         pub(crate) mod $module {
             use super::*;
+            /// Only this process writes (SQLite's writer task), so ids can be computed.
+            const SINGLE_WRITER: bool = $single_writer;
             type Db = $db;
             type Tx = sqlx::Transaction<'static, Db>;
 
@@ -212,19 +214,15 @@ macro_rules! backend_sql {
             }
 
             async fn insert_raw(tx: &mut Tx, projections: &[&Projection]) -> Result<Vec<Option<i64>>> {
+                if SINGLE_WRITER {
+                    return insert_raw_single_writer(tx, projections).await;
+                }
                 let mut claimed: HashMap<(String, String), i64> = HashMap::new();
                 for chunk in projections.chunks(ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO raw_events (source, dedupe_key, received_at, verification, payload, parse_error) ",
                     );
-                    query.push_values(chunk, |mut row, p| {
-                        row.push_bind(p.raw.source.as_str())
-                            .push_bind(p.raw.dedupe_key.as_str())
-                            .push_bind(p.raw.received_at.0)
-                            .push_bind(p.raw.verification.as_str())
-                            .push_bind(p.raw.payload.as_slice())
-                            .push_bind(p.parse_error.as_deref());
-                    });
+                    push_raw_values(&mut query, chunk);
                     query.push(" ON CONFLICT (source, dedupe_key) DO NOTHING RETURNING id, source, dedupe_key");
                     let rows: Vec<(i64, String, String)> =
                         query.build_query_as().fetch_all(&mut **tx).await?;
@@ -236,6 +234,83 @@ macro_rules! backend_sql {
                 Ok(projections
                     .iter()
                     .map(|p| claimed.remove(&(p.raw.source.as_str().to_owned(), p.raw.dedupe_key.clone())))
+                    .collect())
+            }
+
+            fn push_raw_values(query: &mut sqlx::QueryBuilder<Db>, rows: &[&Projection]) {
+                query.push_values(rows, |mut row, p| {
+                    row.push_bind(p.raw.source.as_str())
+                        .push_bind(p.raw.dedupe_key.as_str())
+                        .push_bind(p.raw.received_at.0)
+                        .push_bind(p.raw.verification.as_str())
+                        .push_bind(p.raw.payload.as_slice())
+                        .push_bind(p.parse_error.as_deref());
+                });
+            }
+
+            /// With one writer (SQLite), ids are known without RETURNING: rows of
+            /// one INSERT get consecutive rowids after the current maximum. This
+            /// avoids sqlx handing every returned row across threads.
+            async fn insert_raw_single_writer(
+                tx: &mut Tx,
+                projections: &[&Projection],
+            ) -> Result<Vec<Option<i64>>> {
+                let mut existing: std::collections::HashSet<(String, String)> = Default::default();
+                for chunk in projections.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "SELECT source, dedupe_key FROM raw_events WHERE (source, dedupe_key) IN (",
+                    );
+                    let mut keys = query.separated(", ");
+                    for p in chunk {
+                        keys.push("(")
+                            .push_bind_unseparated(p.raw.source.as_str())
+                            .push_unseparated(", ")
+                            .push_bind_unseparated(p.raw.dedupe_key.as_str())
+                            .push_unseparated(")");
+                    }
+                    query.push(")");
+                    let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&mut **tx).await?;
+                    existing.extend(rows);
+                }
+                let mut fresh: Vec<&Projection> = Vec::with_capacity(projections.len());
+                let mut fresh_keys: std::collections::HashSet<(&str, &str)> = Default::default();
+                let mut is_fresh = Vec::with_capacity(projections.len());
+                for p in projections {
+                    let key = (p.raw.source.as_str(), p.raw.dedupe_key.as_str());
+                    let new = !existing.contains(&(key.0.to_owned(), key.1.to_owned())) && fresh_keys.insert(key);
+                    if new {
+                        fresh.push(p);
+                    }
+                    is_fresh.push(new);
+                }
+                let base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM raw_events")
+                    .fetch_one(&mut **tx)
+                    .await?;
+                for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO raw_events (source, dedupe_key, received_at, verification, payload, parse_error) ",
+                    );
+                    push_raw_values(&mut query, chunk);
+                    query.build().execute(&mut **tx).await?;
+                }
+                let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM raw_events")
+                    .fetch_one(&mut **tx)
+                    .await?;
+                if last != base + fresh.len() as i64 {
+                    return Err(StoreError::Corrupt(format!(
+                        "raw event ids not consecutive: {base} + {} != {last}",
+                        fresh.len()
+                    )));
+                }
+                let mut next = base;
+                Ok(is_fresh
+                    .into_iter()
+                    .map(|new| {
+                        new.then(|| {
+                            next += 1;
+                            next
+                        })
+                    })
                     .collect())
             }
 
@@ -553,6 +628,22 @@ macro_rules! backend_sql {
                 Ok(())
             }
 
+            /// Which of these ids the table already holds (usually none).
+            async fn existing_ids<'a>(
+                tx: &mut Tx,
+                table: &'static str,
+                ids: impl Iterator<Item = &'a str>,
+            ) -> Result<std::collections::HashSet<String>> {
+                let mut query = sqlx::QueryBuilder::<Db>::new(format!("SELECT id FROM {table} WHERE id IN ("));
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(id);
+                }
+                query.push(")");
+                let found: Vec<String> = query.build_query_scalar().fetch_all(&mut **tx).await?;
+                Ok(found.into_iter().collect())
+            }
+
             async fn insert_mentions(
                 tx: &mut Tx,
                 mentions: &[MentionInsert<'_>],
@@ -583,11 +674,13 @@ macro_rules! backend_sql {
                             .push_bind(item.analysis.map(to_json))
                             .push_bind(item.raw_id);
                     });
-                    query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-                    let inserted: Vec<String> = query.build_query_scalar().fetch_all(&mut **tx).await?;
-                    let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+                    query.push(" ON CONFLICT (id) DO NOTHING");
+                    let existing = existing_ids(tx, "mentions", chunk.iter().map(|i| i.mention.id.as_str())).await?;
+                    query.build().execute(&mut **tx).await?;
+                    let mut first = std::collections::HashSet::new();
                     for item in chunk {
-                        if inserted.contains(item.mention.id.as_str()) {
+                        let id = item.mention.id.as_str();
+                        if !existing.contains(id) && first.insert(id) {
                             events.push(item.raw_id, item.position, item.at, DomainEvent::MentionCaptured {
                                 mention_id: item.mention.id.clone(),
                                 platform: item.mention.platform,
@@ -622,11 +715,13 @@ macro_rules! backend_sql {
                             .push_bind(item.analysis.map(to_json))
                             .push_bind(item.raw_id);
                     });
-                    query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-                    let inserted: Vec<String> = query.build_query_scalar().fetch_all(&mut **tx).await?;
-                    let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+                    query.push(" ON CONFLICT (id) DO NOTHING");
+                    let existing = existing_ids(tx, "reviews", chunk.iter().map(|i| i.review.id.as_str())).await?;
+                    query.build().execute(&mut **tx).await?;
+                    let mut first = std::collections::HashSet::new();
                     for item in chunk {
-                        if inserted.contains(item.review.id.as_str()) {
+                        let id = item.review.id.as_str();
+                        if !existing.contains(id) && first.insert(id) {
                             events.push(item.raw_id, item.position, item.at, DomainEvent::ReviewCaptured {
                                 review_id: item.review.id.clone(),
                                 stars: item.review.stars,
@@ -649,10 +744,20 @@ macro_rules! backend_sql {
                             .push_bind(to_json(event))
                             .push_bind(*raw_id);
                     });
-                    query.push(" RETURNING seq");
-                    let mut seqs: Vec<i64> = query.build_query_scalar().fetch_all(&mut **tx).await?;
-                    // Identity/rowid values of one statement ascend in row order.
-                    seqs.sort_unstable();
+                    let seqs: Vec<i64> = if SINGLE_WRITER {
+                        // As for raw events: consecutive rowids after the maximum.
+                        let base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+                            .fetch_one(&mut **tx)
+                            .await?;
+                        query.build().execute(&mut **tx).await?;
+                        (base + 1..=base + chunk.len() as i64).collect()
+                    } else {
+                        query.push(" RETURNING seq");
+                        let mut seqs: Vec<i64> = query.build_query_scalar().fetch_all(&mut **tx).await?;
+                        // Identity values of one statement ascend in row order.
+                        seqs.sort_unstable();
+                        seqs
+                    };
                     for (seq, (_, _, _, at, event)) in seqs.into_iter().zip(chunk) {
                         envelopes.push(EventEnvelope { seq, at: *at, event: event.clone() });
                     }
@@ -892,8 +997,13 @@ fn saturating_i64(value: u64) -> i64 {
 }
 
 // Event numbers restart at 1 so that a replay reproduces them exactly.
-backend_sql!(sqlite_sql, Sqlite, "DELETE FROM events");
-backend_sql!(postgres_sql, Postgres, "TRUNCATE events RESTART IDENTITY");
+backend_sql!(sqlite_sql, Sqlite, "DELETE FROM events", true);
+backend_sql!(
+    postgres_sql,
+    Postgres,
+    "TRUNCATE events RESTART IDENTITY",
+    false
+);
 
 /// Dispatches a call to the backend's module.
 macro_rules! dispatch {
@@ -934,7 +1044,11 @@ impl Backend {
                     SqliteSynchronous::Normal
                 })
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Random-key index inserts (ids, dedupe keys) thrash the default 2 MB
+                // page cache and spill mid-transaction; 64 MB keeps a batch in memory.
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory");
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(connect.clone())
