@@ -1,5 +1,6 @@
 //! The `resonanz` command.
 
+mod agent_cmd;
 mod analysis_cmd;
 mod bench;
 mod demo;
@@ -41,6 +42,9 @@ enum Command {
     /// Measure throughput and memory.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Manage API users: `resonanz agent add NAME --role admin [--password-stdin]`.
+    #[command(subcommand)]
+    Agent(agent_cmd::AgentCommand),
     /// Train an analysis model from labelled data.
     #[command(subcommand)]
     Train(analysis_cmd::TrainCommand),
@@ -206,6 +210,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Agent(cmd) => agent_cmd::run(cmd, &settings).await.map(|_| ()),
         Command::Migrate => {
             let store = open_store(&settings).await?;
             println!("database schema is up to date ({})", store.backend_name());
