@@ -8,7 +8,6 @@ use resonanz_core::import::{ImportItem, parse_record, record_from_csv_row, recor
 use resonanz_core::{Clock, Inbound, RawEvent, SystemClock, Verification};
 use resonanz_server::Pipeline;
 use resonanz_store::{IngestOutcome, Projection, Store};
-use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -65,7 +64,9 @@ pub struct Reject {
 }
 
 enum Record {
-    Good(Map<String, Value>, Box<ImportItem>),
+    /// The payload the raw log keeps (a JSONL line verbatim, a CSV row as a
+    /// JSON object) and what it parsed into.
+    Good(Vec<u8>, Box<ImportItem>),
     Bad(Reject),
 }
 
@@ -99,7 +100,7 @@ fn for_each_record(
                 let record = record_from_json_line(text)
                     .and_then(|record| parse_record(&record).map(|item| (record, item)));
                 let record = match record {
-                    Ok((record, item)) => Record::Good(record, Box::new(item)),
+                    Ok((_, item)) => Record::Good(text.as_bytes().to_vec(), Box::new(item)),
                     Err(err) => Record::Bad(Reject {
                         line: number,
                         reason: err.to_string(),
@@ -139,7 +140,10 @@ fn for_each_record(
                         } else {
                             let record = record_from_csv_row(&headers, &cells);
                             match parse_record(&record) {
-                                Ok(item) => Record::Good(record, Box::new(item)),
+                                Ok(item) => Record::Good(
+                                    serde_json::to_vec(&record).expect("a JSON map serialises"),
+                                    Box::new(item),
+                                ),
                                 Err(err) => Record::Bad(Reject {
                                     line,
                                     reason: err.to_string(),
@@ -169,7 +173,7 @@ fn for_each_record(
 
 fn projection(
     pipeline: &Pipeline,
-    record: &Map<String, Value>,
+    payload: Vec<u8>,
     item: ImportItem,
     received_at: resonanz_core::Timestamp,
 ) -> Projection {
@@ -179,7 +183,7 @@ fn projection(
         dedupe_key: item.dedupe_key(),
         received_at,
         verification: Verification::OperatorImport,
-        payload: serde_json::to_vec(record).expect("a JSON map serialises"),
+        payload,
     };
     let inbound = match item {
         ImportItem::Mention(m) => Inbound::Mention(m),
@@ -249,8 +253,8 @@ pub async fn run_import(
         for_each_record(&reader_path, reader_options.format, |record, offset| {
             records += 1;
             match record {
-                Record::Good(record, item) => {
-                    batch.push(projection(&reader_pipeline, &record, *item, received_at))
+                Record::Good(payload, item) => {
+                    batch.push(projection(&reader_pipeline, payload, *item, received_at))
                 }
                 Record::Bad(reject) => rejects.push(reject),
             }
