@@ -6,8 +6,8 @@
 mod backend;
 pub mod bus;
 mod media;
-mod reads;
 mod outbound;
+mod reads;
 mod writer;
 
 use resonanz_core::analysis::Analysis;
@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use backend::{Backend, ConversationRow, Counts, MentionRow, MessageRow};
 pub use bus::{BroadcastBus, EventBus};
 pub use media::*;
-pub use reads::{ContactRow, StatusRow, UnrecognizedRow};
 pub use outbound::*;
+pub use reads::{ContactRow, StatusRow, UnrecognizedRow};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
