@@ -3,6 +3,7 @@
 mod agent_cmd;
 mod analysis_cmd;
 mod bench;
+mod bench_webhooks;
 mod demo;
 mod import;
 
@@ -101,6 +102,8 @@ enum BenchCommand {
     },
     /// Full German analysis of short posts: posts/s per core and peak memory.
     Analysis(analysis_cmd::BenchAnalysisArgs),
+    /// Signed webhook deliveries over HTTP: durable deliveries/s, p99 ack latency, bare-HTTP ceiling.
+    Webhooks(bench_webhooks::BenchWebhooksArgs),
     /// Bulk import of mentions into SQLite.
     Import {
         #[arg(long, default_value_t = 1_000_000)]
@@ -220,6 +223,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Ingest { count, concurrency }) => {
             bench::bench_ingest(count, concurrency.max(1), Pipeline::shipped()).await
         }
+        Command::Bench(BenchCommand::Webhooks(args)) => bench_webhooks::run(args).await,
         Command::Bench(BenchCommand::Import { count, batch }) => {
             bench::bench_import(count, batch.max(1), Pipeline::shipped()).await
         }
