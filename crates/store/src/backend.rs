@@ -99,6 +99,17 @@ impl EventBuffer {
     }
 }
 
+struct MessageInsert<'a> {
+    raw_id: i64,
+    position: usize,
+    at: Timestamp,
+    message: &'a InboundMessage,
+    analysis: Option<&'a Analysis>,
+}
+
+/// Messages per multi-row statement (18 columns each).
+const MESSAGES_PER_STATEMENT: usize = 500;
+
 struct MentionInsert<'a> {
     raw_id: i64,
     position: usize,
@@ -141,11 +152,19 @@ macro_rules! backend_sql {
                 let mut events = EventBuffer::default();
                 let mut mentions = Vec::new();
                 let mut reviews = Vec::new();
+                let mut messages: Vec<MessageInsert<'_>> = Vec::new();
                 for (projection, raw_id) in projections.iter().zip(&raw_ids) {
                     let Some(raw_id) = *raw_id else { continue };
                     let at = projection.raw.received_at;
                     for (position, item) in projection.items.iter().enumerate() {
                         let analysis = item.analysis.as_ref();
+                        // Statuses, reactions and read marks see every message before them.
+                        let refers_to_messages =
+                            !matches!(item.inbound, Inbound::Message(_) | Inbound::Mention(_) | Inbound::Review(_));
+                        if refers_to_messages && !messages.is_empty() {
+                            apply_messages(&mut tx, &messages, &mut events).await?;
+                            messages.clear();
+                        }
                         match &item.inbound {
                             Inbound::Mention(mention) => mentions.push(MentionInsert {
                                 raw_id,
@@ -161,10 +180,13 @@ macro_rules! backend_sql {
                                 review,
                                 analysis,
                             }),
-                            Inbound::Message(message) => {
-                                apply_message(&mut tx, raw_id, position, at, message, analysis, &mut events)
-                                    .await?
-                            }
+                            Inbound::Message(message) => messages.push(MessageInsert {
+                                raw_id,
+                                position,
+                                at,
+                                message,
+                                analysis,
+                            }),
                             Inbound::Status(status) => {
                                 apply_status(&mut tx, raw_id, position, at, status, &mut events).await?
                             }
@@ -198,6 +220,7 @@ macro_rules! backend_sql {
                         }
                     }
                 }
+                apply_messages(&mut tx, &messages, &mut events).await?;
                 insert_mentions(&mut tx, &mentions, &mut events).await?;
                 insert_reviews(&mut tx, &reviews, &mut events).await?;
                 let envelopes = insert_events(&mut tx, events).await?;
@@ -314,167 +337,300 @@ macro_rules! backend_sql {
                     .collect())
             }
 
-            /// Finds the contact owning any of the identities, or creates one
-            /// whose id derives from the first identity.
-            async fn resolve_contact(
+            async fn apply_messages(
                 tx: &mut Tx,
-                raw_id: i64,
-                position: usize,
-                at: Timestamp,
-                identities: &[Identity],
-                display_name: Option<&str>,
-                events: &mut EventBuffer,
-            ) -> Result<Option<ContactId>> {
-                let Some(first) = identities.first() else { return Ok(None) };
-                let mut found: Option<String> = None;
-                for identity in identities {
-                    found = sqlx::query_scalar("SELECT contact_id FROM identities WHERE kind = $1 AND value = $2")
-                        .bind(identity.kind.as_str())
-                        .bind(identity.value.as_str())
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                    if found.is_some() {
-                        break;
-                    }
-                }
-                let contact_id = match found {
-                    Some(id) => ContactId::from_stored(id),
-                    None => {
-                        let id = ContactId::derive(&[first.kind.as_str(), &first.value]);
-                        sqlx::query("INSERT INTO contacts (id, display_name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
-                            .bind(id.as_str())
-                            .bind(display_name)
-                            .bind(at.0)
-                            .execute(&mut **tx)
-                            .await?;
-                        events.push(raw_id, position, at, DomainEvent::ContactCreated {
-                            contact_id: id.clone(),
-                            display_name: display_name.map(str::to_owned),
-                        });
-                        id
-                    }
-                };
-                for identity in identities {
-                    sqlx::query("INSERT INTO identities (kind, value, contact_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value) DO NOTHING")
-                        .bind(identity.kind.as_str())
-                        .bind(identity.value.as_str())
-                        .bind(contact_id.as_str())
-                        .bind(at.0)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                if let Some(name) = display_name {
-                    sqlx::query("UPDATE contacts SET display_name = $1 WHERE id = $2 AND display_name IS NULL")
-                        .bind(name)
-                        .bind(contact_id.as_str())
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                Ok(Some(contact_id))
-            }
-
-            async fn apply_message(
-                tx: &mut Tx,
-                raw_id: i64,
-                position: usize,
-                at: Timestamp,
-                message: &InboundMessage,
-                analysis: Option<&Analysis>,
+                messages: &[MessageInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
-                let Some(contact_id) = resolve_contact(
-                    tx, raw_id, position, at, &message.customer, message.profile_name.as_deref(), events,
-                )
-                .await?
-                else {
-                    let raw = serde_json::json!({ "reason": "message without sender", "message": message.raw });
-                    let kind = format!("{}:message_without_sender", message.channel);
-                    return insert_unrecognized(tx, raw_id, position, &kind, &raw).await;
-                };
-                let conversation_id = ConversationId::derive(&[
-                    message.channel.as_str(),
-                    &message.account,
-                    contact_id.as_str(),
-                ]);
-                let inbound = message.direction == Direction::Inbound;
-                let inbound_at = inbound.then_some(message.sent_at.0);
-                sqlx::query(
-                    "INSERT INTO conversations (id, contact_id, channel, account, last_inbound_at, last_message_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (id) DO UPDATE SET \
-                       last_message_at = CASE WHEN excluded.last_message_at > conversations.last_message_at \
-                                              THEN excluded.last_message_at ELSE conversations.last_message_at END, \
-                       last_inbound_at = CASE WHEN excluded.last_inbound_at IS NOT NULL AND \
-                                                   (conversations.last_inbound_at IS NULL OR excluded.last_inbound_at > conversations.last_inbound_at) \
-                                              THEN excluded.last_inbound_at ELSE conversations.last_inbound_at END",
-                )
-                .bind(conversation_id.as_str())
-                .bind(contact_id.as_str())
-                .bind(message.channel.as_str())
-                .bind(message.account.as_str())
-                .bind(inbound_at)
-                .bind(message.sent_at.0)
-                .bind(at.0)
-                .execute(&mut **tx)
-                .await?;
-
-                let message_id = MessageId::derive(&[message.channel.as_str(), &message.external_id]);
-                let mut delivery = if inbound { DeliveryState::Received } else { DeliveryState::Sent };
-                // Receipts may have arrived before the echo of our own message.
-                let early: Vec<String> = sqlx::query_scalar(
-                    "SELECT delivery FROM message_statuses WHERE channel = $1 AND external_id = $2 ORDER BY at, state",
-                )
-                .bind(message.channel.as_str())
-                .bind(message.external_id.as_str())
-                .fetch_all(&mut **tx)
-                .await?;
-                for state in early {
-                    delivery = delivery.advance(&from_json(&state)?);
+                for chunk in messages.chunks(MESSAGES_PER_STATEMENT) {
+                    apply_message_chunk(tx, chunk, events).await?;
                 }
-                let inserted: Option<String> = sqlx::query_scalar(
+                Ok(())
+            }
+
+            /// Projects consecutive messages with a handful of multi-row statements
+            /// (sqlx hands every statement to SQLite's worker thread, so statements,
+            /// not rows, are the cost). The in-memory walk keeps the semantics of
+            /// applying them one by one: the first known identity decides the contact,
+            /// otherwise the first identity derives a new one; the first copy wins.
+            async fn apply_message_chunk(
+                tx: &mut Tx,
+                chunk: &[MessageInsert<'_>],
+                events: &mut EventBuffer,
+            ) -> Result<()> {
+                // Contacts already known for any identity in the chunk.
+                let mut owner: HashMap<(IdentityKind, String), String> = HashMap::new();
+                let mut name_missing: HashMap<String, bool> = HashMap::new();
+                let identities: Vec<&Identity> = chunk.iter().flat_map(|m| m.message.customer.iter()).collect();
+                if !identities.is_empty() {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "SELECT i.kind, i.value, i.contact_id, c.display_name IS NULL FROM identities i \
+                         JOIN contacts c ON c.id = i.contact_id WHERE (i.kind, i.value) IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for identity in &identities {
+                        list.push("(")
+                            .push_bind_unseparated(identity.kind.as_str())
+                            .push_unseparated(", ")
+                            .push_bind_unseparated(identity.value.as_str())
+                            .push_unseparated(")");
+                    }
+                    query.push(")");
+                    let rows: Vec<(String, String, String, bool)> =
+                        query.build_query_as().persistent(false).fetch_all(&mut **tx).await?;
+                    for (kind, value, contact, missing) in rows {
+                        let kind = kind.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+                        name_missing.insert(contact.clone(), missing);
+                        owner.insert((kind, value), contact);
+                    }
+                }
+
+                struct Row<'m, 'a> {
+                    item: &'m MessageInsert<'a>,
+                    message_id: MessageId,
+                    conversation_id: ConversationId,
+                    contact_id: String,
+                }
+                let mut new_contacts: Vec<(String, Option<&str>, i64)> = Vec::new();
+                let mut new_identities: Vec<(&Identity, String, i64)> = Vec::new();
+                let mut name_updates: Vec<(String, &str)> = Vec::new();
+                // id, contact, channel, account, last_inbound_at, last_message_at, created_at
+                let mut conversations: Vec<(String, String, Channel, &str, Option<i64>, i64, i64)> = Vec::new();
+                let mut conversation_index: HashMap<String, usize> = HashMap::new();
+                let mut rows: Vec<Row<'_, '_>> = Vec::new();
+                for item in chunk {
+                    let message = item.message;
+                    let Some(first) = message.customer.first() else {
+                        let raw = serde_json::json!({ "reason": "message without sender", "message": message.raw });
+                        let kind = format!("{}:message_without_sender", message.channel);
+                        insert_unrecognized(tx, item.raw_id, item.position, &kind, &raw).await?;
+                        continue;
+                    };
+                    let name = message.profile_name.as_deref();
+                    let found = message.customer.iter().enumerate().find_map(|(index, identity)| {
+                        owner.get(&(identity.kind, identity.value.clone())).map(|c| (index, c.clone()))
+                    });
+                    let (contact_id, known_index) = match found {
+                        Some((index, contact)) => {
+                            if let Some(name) = name
+                                && name_missing.get(&contact).copied().unwrap_or(false)
+                            {
+                                name_updates.push((contact.clone(), name));
+                                name_missing.insert(contact.clone(), false);
+                            }
+                            (contact, Some(index))
+                        }
+                        None => {
+                            let id = ContactId::derive(&[first.kind.as_str(), &first.value]).to_string();
+                            new_contacts.push((id.clone(), name, item.at.0));
+                            name_missing.insert(id.clone(), name.is_none());
+                            events.push(item.raw_id, item.position, item.at, DomainEvent::ContactCreated {
+                                contact_id: ContactId::from_stored(id.clone()),
+                                display_name: name.map(str::to_owned),
+                            });
+                            (id, None)
+                        }
+                    };
+                    for (index, identity) in message.customer.iter().enumerate() {
+                        let key = (identity.kind, identity.value.clone());
+                        if Some(index) == known_index || owner.contains_key(&key) {
+                            continue;
+                        }
+                        owner.insert(key, contact_id.clone());
+                        new_identities.push((identity, contact_id.clone(), item.at.0));
+                    }
+                    let conversation_id =
+                        ConversationId::derive(&[message.channel.as_str(), &message.account, &contact_id]);
+                    let inbound_at = (message.direction == Direction::Inbound).then_some(message.sent_at.0);
+                    match conversation_index.get(conversation_id.as_str()) {
+                        Some(&index) => {
+                            let entry = &mut conversations[index];
+                            entry.4 = entry.4.max(inbound_at);
+                            entry.5 = entry.5.max(message.sent_at.0);
+                        }
+                        None => {
+                            conversation_index.insert(conversation_id.to_string(), conversations.len());
+                            conversations.push((
+                                conversation_id.to_string(),
+                                contact_id.clone(),
+                                message.channel,
+                                message.account.as_str(),
+                                inbound_at,
+                                message.sent_at.0,
+                                item.at.0,
+                            ));
+                        }
+                    }
+                    rows.push(Row {
+                        item,
+                        message_id: MessageId::derive(&[message.channel.as_str(), &message.external_id]),
+                        conversation_id,
+                        contact_id,
+                    });
+                }
+
+                if !new_contacts.is_empty() {
+                    let mut query = sqlx::QueryBuilder::<Db>::new("INSERT INTO contacts (id, display_name, created_at) ");
+                    query.push_values(&new_contacts, |mut row, (id, name, at)| {
+                        row.push_bind(id.as_str()).push_bind(*name).push_bind(*at);
+                    });
+                    query.push(" ON CONFLICT (id) DO NOTHING");
+                    query.build().persistent(false).execute(&mut **tx).await?;
+                }
+                if !new_identities.is_empty() {
+                    let mut query =
+                        sqlx::QueryBuilder::<Db>::new("INSERT INTO identities (kind, value, contact_id, created_at) ");
+                    query.push_values(&new_identities, |mut row, (identity, contact, at)| {
+                        row.push_bind(identity.kind.as_str())
+                            .push_bind(identity.value.as_str())
+                            .push_bind(contact.as_str())
+                            .push_bind(*at);
+                    });
+                    query.push(" ON CONFLICT (kind, value) DO NOTHING");
+                    query.build().persistent(false).execute(&mut **tx).await?;
+                }
+                for (contact, name) in name_updates {
+                    sqlx::query("UPDATE contacts SET display_name = $1 WHERE id = $2 AND display_name IS NULL")
+                        .bind(name)
+                        .bind(contact.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                if !conversations.is_empty() {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO conversations (id, contact_id, channel, account, last_inbound_at, last_message_at, created_at) ",
+                    );
+                    query.push_values(&conversations, |mut row, c| {
+                        row.push_bind(c.0.as_str())
+                            .push_bind(c.1.as_str())
+                            .push_bind(c.2.as_str())
+                            .push_bind(c.3)
+                            .push_bind(c.4)
+                            .push_bind(c.5)
+                            .push_bind(c.6);
+                    });
+                    query.push(
+                        " ON CONFLICT (id) DO UPDATE SET \
+                           last_message_at = CASE WHEN excluded.last_message_at > conversations.last_message_at \
+                                                  THEN excluded.last_message_at ELSE conversations.last_message_at END, \
+                           last_inbound_at = CASE WHEN excluded.last_inbound_at IS NOT NULL AND \
+                                                       (conversations.last_inbound_at IS NULL OR excluded.last_inbound_at > conversations.last_inbound_at) \
+                                                  THEN excluded.last_inbound_at ELSE conversations.last_inbound_at END",
+                    );
+                    query.build().persistent(false).execute(&mut **tx).await?;
+                }
+                if rows.is_empty() {
+                    return Ok(());
+                }
+
+                // Which messages are already stored, and receipts that came before our own messages.
+                let mut existing: std::collections::HashSet<(String, String)> = Default::default();
+                let mut early: HashMap<(String, String), Vec<String>> = HashMap::new();
+                {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "SELECT channel, external_id FROM messages WHERE (channel, external_id) IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for row in &rows {
+                        list.push("(")
+                            .push_bind_unseparated(row.item.message.channel.as_str())
+                            .push_unseparated(", ")
+                            .push_bind_unseparated(row.item.message.external_id.as_str())
+                            .push_unseparated(")");
+                    }
+                    query.push(")");
+                    let found: Vec<(String, String)> =
+                        query.build_query_as().persistent(false).fetch_all(&mut **tx).await?;
+                    existing.extend(found);
+                }
+                let outbound: Vec<&Row<'_, '_>> =
+                    rows.iter().filter(|r| r.item.message.direction != Direction::Inbound).collect();
+                if !outbound.is_empty() {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "SELECT channel, external_id, delivery FROM message_statuses WHERE (channel, external_id) IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for row in &outbound {
+                        list.push("(")
+                            .push_bind_unseparated(row.item.message.channel.as_str())
+                            .push_unseparated(", ")
+                            .push_bind_unseparated(row.item.message.external_id.as_str())
+                            .push_unseparated(")");
+                    }
+                    query.push(") ORDER BY at, state");
+                    let found: Vec<(String, String, String)> =
+                        query.build_query_as().persistent(false).fetch_all(&mut **tx).await?;
+                    for (channel, external_id, delivery) in found {
+                        early.entry((channel, external_id)).or_default().push(delivery);
+                    }
+                }
+
+                let mut fresh: Vec<(&Row<'_, '_>, DeliveryState)> = Vec::new();
+                let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
+                for row in &rows {
+                    let message = row.item.message;
+                    let key = (message.channel.as_str(), message.external_id.as_str());
+                    if existing.contains(&(key.0.to_owned(), key.1.to_owned())) || !seen.insert(key) {
+                        continue;
+                    }
+                    let inbound = message.direction == Direction::Inbound;
+                    let mut delivery = if inbound { DeliveryState::Received } else { DeliveryState::Sent };
+                    if let Some(states) = early.get(&(key.0.to_owned(), key.1.to_owned())) {
+                        for state in states {
+                            delivery = delivery.advance(&from_json(state)?);
+                        }
+                    }
+                    fresh.push((row, delivery));
+                }
+                if fresh.is_empty() {
+                    return Ok(());
+                }
+                let mut query = sqlx::QueryBuilder::<Db>::new(
                     "INSERT INTO messages (id, conversation_id, contact_id, channel, direction, external_id, kind, body, \
-                       attachments, location, reply_to, reactions, delivery, delivery_state, sent_at, analysis, raw_event_id, raw) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-                     ON CONFLICT (channel, external_id) DO NOTHING RETURNING id",
-                )
-                .bind(message_id.as_str())
-                .bind(conversation_id.as_str())
-                .bind(contact_id.as_str())
-                .bind(message.channel.as_str())
-                .bind(message.direction.as_str())
-                .bind(message.external_id.as_str())
-                .bind(message.kind.as_str())
-                .bind(message.text.as_deref())
-                .bind(to_json(&message.attachments))
-                .bind(message.location.as_ref().map(to_json))
-                .bind(message.reply_to.as_deref())
-                .bind("[]")
-                .bind(to_json(&delivery))
-                .bind(delivery.as_str())
-                .bind(message.sent_at.0)
-                .bind(analysis.map(to_json))
-                .bind(raw_id)
-                .bind(to_json(&message.raw))
-                .fetch_optional(&mut **tx)
-                .await?;
-                if inserted.is_some() {
-                    let event = if inbound {
+                       attachments, location, reply_to, reactions, delivery, delivery_state, sent_at, analysis, raw_event_id, raw) ",
+                );
+                query.push_values(&fresh, |mut b, (row, delivery)| {
+                    let message = row.item.message;
+                    b.push_bind(row.message_id.as_str())
+                        .push_bind(row.conversation_id.as_str())
+                        .push_bind(row.contact_id.as_str())
+                        .push_bind(message.channel.as_str())
+                        .push_bind(message.direction.as_str())
+                        .push_bind(message.external_id.as_str())
+                        .push_bind(message.kind.as_str())
+                        .push_bind(message.text.as_deref())
+                        .push_bind(to_json(&message.attachments))
+                        .push_bind(message.location.as_ref().map(to_json))
+                        .push_bind(message.reply_to.as_deref())
+                        .push_bind("[]")
+                        .push_bind(to_json(delivery))
+                        .push_bind(delivery.as_str())
+                        .push_bind(message.sent_at.0)
+                        .push_bind(row.item.analysis.map(to_json))
+                        .push_bind(row.item.raw_id)
+                        .push_bind(to_json(&message.raw));
+                });
+                query.push(" ON CONFLICT (channel, external_id) DO NOTHING");
+                query.build().persistent(false).execute(&mut **tx).await?;
+                for (row, _) in fresh {
+                    let message = row.item.message;
+                    let event = if message.direction == Direction::Inbound {
                         DomainEvent::MessageReceived {
-                            message_id,
-                            conversation_id,
-                            contact_id,
+                            message_id: row.message_id.clone(),
+                            conversation_id: row.conversation_id.clone(),
+                            contact_id: ContactId::from_stored(row.contact_id.clone()),
                             channel: message.channel,
                             kind: message.kind,
-                            sentiment: analysis.map(|a| a.sentiment),
+                            sentiment: row.item.analysis.map(|a| a.sentiment),
                         }
                     } else {
                         DomainEvent::MessageEchoed {
-                            message_id,
-                            conversation_id,
+                            message_id: row.message_id.clone(),
+                            conversation_id: row.conversation_id.clone(),
                             channel: message.channel,
                         }
                     };
-                    events.push(raw_id, position, at, event);
+                    events.push(row.item.raw_id, row.item.position, row.item.at, event);
                 }
                 Ok(())
             }
@@ -1048,7 +1204,10 @@ impl Backend {
                 // Random-key index inserts (ids, dedupe keys) thrash the default 2 MB
                 // page cache and spill mid-transaction; 64 MB keeps a batch in memory.
                 .pragma("cache_size", "-65536")
-                .pragma("temp_store", "memory");
+                .pragma("temp_store", "memory")
+                // Multi-row statements differ by row count; a small cache would evict
+                // the per-message statements and re-prepare them on every use.
+                .statement_cache_capacity(2048);
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(connect.clone())
