@@ -86,8 +86,8 @@ struct ImportArgs {
     /// Where malformed records are written (default: FILE.rejects.jsonl).
     #[arg(long)]
     rejects: Option<PathBuf>,
-    /// Records per transaction.
-    #[arg(long, default_value_t = 5000)]
+    /// Records per transaction (larger batches write each index page once per commit).
+    #[arg(long, default_value_t = 20_000)]
     batch: usize,
 }
 
@@ -108,7 +108,7 @@ enum BenchCommand {
     Import {
         #[arg(long, default_value_t = 1_000_000)]
         count: u64,
-        #[arg(long, default_value_t = 5000)]
+        #[arg(long, default_value_t = 20_000)]
         batch: usize,
     },
 }
