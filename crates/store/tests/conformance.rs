@@ -5,51 +5,8 @@
 use resonanz_core::*;
 use resonanz_store::{IngestOutcome, ProjectedItem, Projection, Store, StoreOptions};
 
-struct TestStore {
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn sqlite_store() -> TestStore {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("resonanz.db").display());
-    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-    TestStore {
-        store,
-        _dir: Some(dir),
-    }
-}
-
-pub fn pg_url() -> String {
-    std::env::var("RESONANZ_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-async fn postgres_store() -> TestStore {
-    use sqlx::Connection;
-    let schema = format!("t_{}_{}", std::process::id(), rand_suffix());
-    let mut admin = sqlx::PgConnection::connect(&pg_url())
-        .await
-        .expect("PostgreSQL must run at RESONANZ_TEST_PG_URL (.ci/run starts it)");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let separator = if pg_url().contains('?') { '&' } else { '?' };
-    let url = format!("{}{separator}options=-c%20search_path%3D{schema}", pg_url());
-    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-    TestStore { store, _dir: None }
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    nanos * 1000 + NEXT.fetch_add(1, Ordering::SeqCst)
-}
+mod common;
+use common::TestStore;
 
 // The raw payload of these tests is the JSON of the inbound items, so that
 // "parsing" it again (for replay) is a plain deserialisation.
@@ -493,27 +450,6 @@ async fn a_large_import_batch_is_stored_whole(t: TestStore) {
     let recent = store.recent_mentions(1).await.unwrap();
     assert_eq!(recent[0].author_handle, "user3999");
     store.close().await;
-}
-
-macro_rules! conformance {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::sqlite_store().await).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::postgres_store().await).await;
-                }
-            )+
-        }
-    };
 }
 
 conformance!(

@@ -3,37 +3,9 @@
 //! postgres://postgres@127.0.0.1:5432/test).
 
 use resonanz_core::*;
-use resonanz_store::{MediaState, ProjectedItem, Projection, Store, StoreOptions};
+use resonanz_store::{MediaState, ProjectedItem, Projection, Store};
 
-async fn sqlite_store() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("resonanz.db").display());
-    (
-        Store::open(&url, StoreOptions::default()).await.unwrap(),
-        dir,
-    )
-}
-
-async fn postgres_store() -> Store {
-    use sqlx::Connection;
-    let base = std::env::var("RESONANZ_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let schema = format!("m_{}_{nanos}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("PostgreSQL must run at RESONANZ_TEST_PG_URL (.ci/run starts it)");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-    Store::open(&url, StoreOptions::default()).await.unwrap()
-}
+mod common;
 
 fn message(external_id: &str, customer: Vec<Identity>, kind: MessageKind) -> Inbound {
     let attachments = match kind {
@@ -216,11 +188,11 @@ async fn story(store: Store) {
 
 #[tokio::test]
 async fn media_state_and_reads_on_sqlite() {
-    let (store, _dir) = sqlite_store().await;
-    story(store).await;
+    let test = common::sqlite_store().await;
+    story(test.store.clone()).await;
 }
 
 #[tokio::test]
 async fn media_state_and_reads_on_postgres() {
-    story(postgres_store().await).await;
+    story(common::postgres_store().await.store).await;
 }

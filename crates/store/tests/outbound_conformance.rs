@@ -6,50 +6,8 @@ use resonanz_core::rules::{OptOutSource, TemplateCategory, TemplateStatus};
 use resonanz_core::*;
 use resonanz_store::*;
 
-struct TestStore {
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn sqlite_store() -> TestStore {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("resonanz.db").display());
-    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-    TestStore {
-        store,
-        _dir: Some(dir),
-    }
-}
-
-fn pg_url() -> String {
-    std::env::var("RESONANZ_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-async fn postgres_store() -> TestStore {
-    use sqlx::Connection;
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    let schema = format!(
-        "ob_{}_{}",
-        std::process::id(),
-        nanos * 1000 + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    );
-    let mut admin = sqlx::PgConnection::connect(&pg_url())
-        .await
-        .expect("PostgreSQL must run at RESONANZ_TEST_PG_URL (.ci/run starts it)");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let separator = if pg_url().contains('?') { '&' } else { '?' };
-    let url = format!("{}{separator}options=-c%20search_path%3D{schema}", pg_url());
-    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-    TestStore { store, _dir: None }
-}
+mod common;
+use common::TestStore;
 
 const T0: Timestamp = Timestamp::from_secs(1_750_000_000);
 const ANNA: &str = "491701234567";
@@ -432,27 +390,6 @@ async fn raw_events_are_found_by_an_id_in_their_payload(t: TestStore) {
             .is_some()
     );
     store.close().await;
-}
-
-macro_rules! conformance {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::sqlite_store().await).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::postgres_store().await).await;
-                }
-            )+
-        }
-    };
 }
 
 conformance!(
