@@ -10,8 +10,8 @@ mod import;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use import::{ImportFormat, ImportOptions};
+use resonanz_server::app::open_store;
 use resonanz_server::{Application, Pipeline, Settings};
-use resonanz_store::{Store, StoreOptions};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -131,23 +131,6 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(run(cli.command, settings))
-}
-
-async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(
-        &settings.database_url,
-        StoreOptions {
-            sqlite_sync_full: settings.sqlite_sync_full,
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "opening the database at {}",
-            resonanz_server::app::redact_url(&settings.database_url)
-        )
-    })
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {

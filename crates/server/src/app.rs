@@ -33,20 +33,7 @@ pub struct Application {
 impl Application {
     /// Opens the store (running migrations) and binds the listener.
     pub async fn build(settings: Settings, pipeline: Pipeline) -> anyhow::Result<Application> {
-        let store = Store::open(
-            &settings.database_url,
-            StoreOptions {
-                sqlite_sync_full: settings.sqlite_sync_full,
-                ..StoreOptions::default()
-            },
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "opening the database at {}",
-                redact_url(&settings.database_url)
-            )
-        })?;
+        let store = open_store(&settings).await?;
         Self::build_with_store(settings, pipeline, store, Arc::new(SystemClock)).await
     }
 
@@ -129,6 +116,24 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Opens (and migrates) the database the settings name.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Store::open(
+        &settings.database_url,
+        StoreOptions {
+            sqlite_sync_full: settings.sqlite_sync_full,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "opening the database at {}",
+            redact_url(&settings.database_url)
+        )
+    })
 }
 
 /// Hides a password in a database URL before it is shown.
