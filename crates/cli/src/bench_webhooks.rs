@@ -103,6 +103,15 @@ impl Phase {
 
 async fn send(client: &reqwest::Client, url: &str, n: u64) -> bool {
     let (body, signature) = delivery(n);
+    send_signed(client, url, body, signature).await
+}
+
+async fn send_signed(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    signature: String,
+) -> bool {
     match client
         .post(url)
         .header("content-type", "application/json")
@@ -170,9 +179,14 @@ async fn fixed_rate(
     let total = (u64::from(rate.max(1)) * duration.as_secs()).max(1);
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // Signed beforehand, as Meta's servers would: the load generator shares
+    // this machine's two cores with the server under test.
+    let deliveries: Vec<(Vec<u8>, String)> = (0..total)
+        .map(|_| delivery(next.fetch_add(1, Ordering::Relaxed)))
+        .collect();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(total as usize);
-    for i in 0..total {
+    for (i, (body, signature)) in deliveries.into_iter().enumerate() {
         let due = started + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
         let permit = Arc::clone(&slots)
@@ -180,9 +194,8 @@ async fn fixed_rate(
             .await
             .expect("semaphore open");
         let (client, url) = (client.clone(), url.to_owned());
-        let n = next.fetch_add(1, Ordering::Relaxed);
         tasks.push(tokio::spawn(async move {
-            let ok = send(&client, &url, n).await;
+            let ok = send_signed(&client, &url, body, signature).await;
             drop(permit);
             (ok, due.elapsed().as_secs_f64() * 1000.0)
         }));
@@ -292,6 +305,12 @@ pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
     ceiling.print("ceiling (trivial axum handler)");
     let durable = closed_loop(&client, &resonanz_url, concurrency, duration, &next).await;
     durable.print("resonanz (verify, parse, analyse, durable commit, ack)");
+    let flushing = Instant::now();
+    store.flush().await?;
+    println!(
+        "projections caught up {:.0} ms after the last ack",
+        flushing.elapsed().as_secs_f64() * 1000.0
+    );
     let paced = fixed_rate(&client, &resonanz_url, args.rate, rate_duration, &next).await;
     paced.print(&format!("resonanz at {}/s fixed rate", args.rate));
 

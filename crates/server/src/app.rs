@@ -46,6 +46,16 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("binding the HTTP listener to {}", settings.listen))?;
+        let recovered = pipeline
+            .project_unprojected(&store, 1000)
+            .await
+            .context("projecting raw events accepted before the last stop")?;
+        if recovered > 0 {
+            tracing::info!(
+                raw_events = recovered,
+                "projected raw events accepted before the last stop"
+            );
+        }
         Ok(Application {
             listener,
             state: AppState {

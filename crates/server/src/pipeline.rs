@@ -67,6 +67,26 @@ impl Pipeline {
         }
     }
 
+    /// Projects raw events that were accepted (acknowledged) but whose
+    /// projection never committed, e.g. after a crash; returns how many.
+    pub async fn project_unprojected(
+        &self,
+        store: &Store,
+        batch: i64,
+    ) -> resonanz_store::Result<u64> {
+        let mut projected = 0u64;
+        loop {
+            let raws = store.unprojected_raw_events(batch).await?;
+            if raws.is_empty() {
+                return Ok(projected);
+            }
+            let count = raws.len() as u64;
+            let projections = raws.into_iter().map(|raw| self.project(raw)).collect();
+            store.reproject(projections).await?;
+            projected += count;
+        }
+    }
+
     /// Rebuilds every projection from the raw log; returns the raw events replayed.
     pub async fn replay(&self, store: &Store, batch: i64) -> resonanz_store::Result<u64> {
         store.reset_projections().await?;

@@ -159,6 +159,7 @@ impl Harness {
             .deliver_inbound(InboundRequest::text(ANNA, text))
             .await
             .expect("the simulator delivered the webhook");
+        self.store.flush().await.unwrap();
         let conversations = self.store.recent_conversations(10).await.unwrap();
         conversations
             .iter()

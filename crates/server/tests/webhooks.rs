@@ -28,6 +28,7 @@ async fn deliver(app: &TestApp, request: InboundRequest) -> (String, Option<Stri
     for delivery in &receipt.deliveries {
         assert_eq!(delivery.http_status, Some(200), "{delivery:?}");
     }
+    app.store.flush().await.expect("projections applied");
     (
         receipt.message_ids[0].clone(),
         receipt.media_ids.first().cloned(),
@@ -330,6 +331,7 @@ async fn an_unknown_future_type_is_kept_with_its_raw_payload() {
     // A value-level error has no message: kept as unrecognized, not dropped.
     let record = app.sim.deliver_value_error(130429).await;
     assert_eq!(record.http_status, Some(200));
+    app.store.flush().await.unwrap();
     let unrecognized = app.store.unrecognized(0, 100).await.unwrap();
     assert_eq!(unrecognized.len(), 1, "{unrecognized:?}");
     assert_eq!(unrecognized[0].kind, "whatsapp:errors");
@@ -833,8 +835,8 @@ async fn replay_after_a_mixed_session_rebuilds_an_identical_snapshot() {
     app.post_signed("whatsapp", b"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{\"field\":\"account_update\",\"value\":{\"event\":\"VERIFIED_ACCOUNT\"}}]}]}".to_vec())
         .await;
 
-    let before = app.store.snapshot().await.unwrap();
     let counts = app.counts().await;
+    let before = app.store.snapshot().await.unwrap();
     assert_eq!((counts.messages, counts.unrecognized), (7, 2), "{counts:?}");
     let replayed = resonanz_server::Pipeline::shipped()
         .replay(&app.store, 3)
@@ -896,4 +898,43 @@ async fn every_stored_text_carries_its_analysis() {
         .analysis
         .expect("analysed");
     assert_eq!(ig.sentiment, resonanz_core::analysis::Sentiment::Positive);
+}
+
+#[tokio::test]
+async fn raw_events_acknowledged_but_not_yet_projected_are_projected_on_the_next_start() {
+    let app = spawn_app().await;
+    deliver(
+        &app,
+        InboundRequest::text(ANNA, "Mein Auto wurde angefahren."),
+    )
+    .await;
+    deliver(&app, InboundRequest::text(ANNA, "Brauchen Sie Fotos?")).await;
+    let counts = app.counts().await;
+    assert_eq!(counts.messages, 2, "{counts:?}");
+    let before = app.store.snapshot().await.unwrap();
+
+    // What a crash between the two commits leaves: raw events acknowledged,
+    // no projections yet.
+    app.store.reset_projections().await.unwrap();
+    assert_eq!(app.store.counts().await.unwrap().messages, 0);
+    assert_eq!(app.store.unprojected_raw_events(10).await.unwrap().len(), 2);
+
+    let mut settings = app.settings.clone();
+    settings.listen = "127.0.0.1:0".into();
+    let _restarted = resonanz_server::Application::build_with_store(
+        settings,
+        resonanz_server::Pipeline::shipped(),
+        app.store.clone(),
+        std::sync::Arc::new(resonanz_core::SystemClock),
+    )
+    .await
+    .expect("the server starts");
+    assert!(
+        app.store
+            .unprojected_raw_events(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(app.store.snapshot().await.unwrap(), before);
 }

@@ -2,7 +2,7 @@
 //! placeholders, `ON CONFLICT` and `RETURNING`) and instantiated per
 //! database by the `backend_sql!` macro, so the dialects cannot drift apart.
 
-use crate::{IngestOutcome, Projection, Result, StoreError, StoreOptions};
+use crate::{ApplyMode, IngestOutcome, Projection, Result, StoreError, StoreOptions};
 use resonanz_core::analysis::Analysis;
 use resonanz_core::event::{DomainEvent, EventEnvelope};
 use resonanz_core::*;
@@ -141,13 +141,19 @@ macro_rules! backend_sql {
             pub(crate) async fn apply(
                 pool: &Pool<Db>,
                 projections: &[&Projection],
-                reproject: bool,
+                mode: ApplyMode,
             ) -> Result<(Vec<IngestOutcome>, Vec<EventEnvelope>)> {
+                if mode == ApplyMode::Accept {
+                    return accept_raw(pool, projections).await;
+                }
                 let mut tx = pool.begin().await?;
+                let reproject = mode == ApplyMode::Reproject;
                 let raw_ids: Vec<Option<i64>> = if reproject {
-                    projections.iter().map(|p| p.raw.id.map(|id| id.0)).collect()
+                    let ids: Vec<Option<i64>> = projections.iter().map(|p| p.raw.id.map(|id| id.0)).collect();
+                    mark_projected(&mut tx, &ids).await?;
+                    ids
                 } else {
-                    insert_raw(&mut tx, projections).await?
+                    insert_raw(&mut tx, projections, true).await?
                 };
                 let mut events = EventBuffer::default();
                 let mut mentions = Vec::new();
@@ -236,38 +242,85 @@ macro_rules! backend_sql {
                 Ok((outcomes, envelopes))
             }
 
-            async fn insert_raw(tx: &mut Tx, projections: &[&Projection]) -> Result<Vec<Option<i64>>> {
+            /// Records that these raw events' projections are applied (a no-op for
+            /// those already marked, as in a full replay).
+            async fn mark_projected(tx: &mut Tx, ids: &[Option<i64>]) -> Result<()> {
+                let ids: Vec<i64> = ids.iter().flatten().copied().collect();
+                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "UPDATE raw_events SET projected = 1 WHERE projected = 0 AND id IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    query.push(")");
+                    query.build().persistent(false).execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Stores raw events only, marked unprojected: one autocommitted
+            /// statement per chunk, so an acknowledgement costs one round trip to
+            /// the database and one fsync. Each raw event stands alone, so a chunk
+            /// committed before a later one fails is simply a duplicate on retry.
+            async fn accept_raw(
+                pool: &Pool<Db>,
+                projections: &[&Projection],
+            ) -> Result<(Vec<IngestOutcome>, Vec<EventEnvelope>)> {
+                let mut claimed: HashMap<(String, String), i64> = HashMap::new();
+                for chunk in projections.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = raw_insert_returning(chunk, false);
+                    let rows: Vec<(i64, String, String)> = query.build_query_as().fetch_all(pool).await?;
+                    claimed.extend(rows.into_iter().map(|(id, source, key)| ((source, key), id)));
+                }
+                let outcomes = first_claims(projections, claimed)
+                    .into_iter()
+                    .map(|id| id.map_or(IngestOutcome::Duplicate, |id| IngestOutcome::Stored(RawEventId(id))))
+                    .collect();
+                Ok((outcomes, Vec::new()))
+            }
+
+            fn raw_insert_returning(chunk: &[&Projection], projected: bool) -> sqlx::QueryBuilder<Db> {
+                let mut query = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO raw_events (source, dedupe_key, received_at, verification, payload, parse_error, projected) ",
+                );
+                push_raw_values(&mut query, chunk, projected);
+                query.push(" ON CONFLICT (source, dedupe_key) DO NOTHING RETURNING id, source, dedupe_key");
+                query
+            }
+
+            /// Within one batch the first copy of a duplicate claims the id.
+            fn first_claims(projections: &[&Projection], mut claimed: HashMap<(String, String), i64>) -> Vec<Option<i64>> {
+                projections
+                    .iter()
+                    .map(|p| claimed.remove(&(p.raw.source.as_str().to_owned(), p.raw.dedupe_key.clone())))
+                    .collect()
+            }
+
+            async fn insert_raw(tx: &mut Tx, projections: &[&Projection], projected: bool) -> Result<Vec<Option<i64>>> {
                 if SINGLE_WRITER {
-                    return insert_raw_single_writer(tx, projections).await;
+                    return insert_raw_single_writer(tx, projections, projected).await;
                 }
                 let mut claimed: HashMap<(String, String), i64> = HashMap::new();
                 for chunk in projections.chunks(ROWS_PER_STATEMENT) {
-                    let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "INSERT INTO raw_events (source, dedupe_key, received_at, verification, payload, parse_error) ",
-                    );
-                    push_raw_values(&mut query, chunk);
-                    query.push(" ON CONFLICT (source, dedupe_key) DO NOTHING RETURNING id, source, dedupe_key");
+                    let mut query = raw_insert_returning(chunk, projected);
                     let rows: Vec<(i64, String, String)> =
                         query.build_query_as().fetch_all(&mut **tx).await?;
-                    for (id, source, key) in rows {
-                        claimed.insert((source, key), id);
-                    }
+                    claimed.extend(rows.into_iter().map(|(id, source, key)| ((source, key), id)));
                 }
-                // Within one batch the first copy of a duplicate claims the id.
-                Ok(projections
-                    .iter()
-                    .map(|p| claimed.remove(&(p.raw.source.as_str().to_owned(), p.raw.dedupe_key.clone())))
-                    .collect())
+                Ok(first_claims(projections, claimed))
             }
 
-            fn push_raw_values(query: &mut sqlx::QueryBuilder<Db>, rows: &[&Projection]) {
+            fn push_raw_values(query: &mut sqlx::QueryBuilder<Db>, rows: &[&Projection], projected: bool) {
                 query.push_values(rows, |mut row, p| {
                     row.push_bind(p.raw.source.as_str())
                         .push_bind(p.raw.dedupe_key.as_str())
                         .push_bind(p.raw.received_at.0)
                         .push_bind(p.raw.verification.as_str())
                         .push_bind(p.raw.payload.as_slice())
-                        .push_bind(p.parse_error.as_deref());
+                        .push_bind(p.parse_error.as_deref())
+                        .push_bind(i64::from(projected));
                 });
             }
 
@@ -277,6 +330,7 @@ macro_rules! backend_sql {
             async fn insert_raw_single_writer(
                 tx: &mut Tx,
                 projections: &[&Projection],
+                projected: bool,
             ) -> Result<Vec<Option<i64>>> {
                 let mut existing: std::collections::HashSet<(String, String)> = Default::default();
                 for chunk in projections.chunks(ROWS_PER_STATEMENT) {
@@ -311,9 +365,9 @@ macro_rules! backend_sql {
                     .await?;
                 for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "INSERT INTO raw_events (source, dedupe_key, received_at, verification, payload, parse_error) ",
+                        "INSERT INTO raw_events (source, dedupe_key, received_at, verification, payload, parse_error, projected) ",
                     );
-                    push_raw_values(&mut query, chunk);
+                    push_raw_values(&mut query, chunk, projected);
                     query.build().execute(&mut **tx).await?;
                 }
                 let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM raw_events")
@@ -933,6 +987,8 @@ macro_rules! backend_sql {
                     "DELETE FROM contacts",
                     "DELETE FROM mentions",
                     "DELETE FROM reviews",
+                    // Nothing is projected now: a replay, or the next start, projects it all.
+                    "UPDATE raw_events SET projected = 0 WHERE projected = 1",
                 ] {
                     sqlx::query(table).execute(&mut *tx).await?;
                 }
@@ -972,6 +1028,21 @@ macro_rules! backend_sql {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
+                raw_rows(rows)
+            }
+
+            pub(crate) async fn unprojected_raw_events(pool: &Pool<Db>, limit: i64) -> Result<Vec<RawEvent>> {
+                let rows: Vec<(i64, String, String, i64, String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT id, source, dedupe_key, received_at, verification, payload FROM raw_events \
+                     WHERE projected = 0 ORDER BY id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                raw_rows(rows)
+            }
+
+            fn raw_rows(rows: Vec<(i64, String, String, i64, String, Vec<u8>)>) -> Result<Vec<RawEvent>> {
                 rows.into_iter()
                     .map(|(id, source, dedupe_key, received_at, verification, payload)| {
                         Ok(RawEvent {
@@ -1205,6 +1276,9 @@ impl Backend {
                 // page cache and spill mid-transaction; 64 MB keeps a batch in memory.
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory")
+                // Checkpoints run beside the writer (`Backend::checkpoint`); this
+                // is only the safety valve should they fall behind (64 MB of WAL).
+                .pragma("wal_autocheckpoint", "16384")
                 // Multi-row statements differ by row count; a small cache would evict
                 // the per-message statements and re-prepare them on every use.
                 .statement_cache_capacity(2048);
@@ -1246,6 +1320,19 @@ impl Backend {
         Ok(())
     }
 
+    /// Copies committed WAL frames into the database file from a reader
+    /// connection, so that the writer's commits never wait for it (SQLite's
+    /// own autocheckpoint runs inside the committing transaction). PASSIVE
+    /// never blocks the writer; a no-op on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if let Backend::Sqlite { read, .. } = self {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(read)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         match self {
             Backend::Sqlite { write, read } => {
@@ -1271,9 +1358,9 @@ impl Backend {
     pub(crate) async fn apply(
         &self,
         projections: &[&Projection],
-        reproject: bool,
+        mode: ApplyMode,
     ) -> Result<(Vec<IngestOutcome>, Vec<EventEnvelope>)> {
-        dispatch!(self, apply, write, projections, reproject)
+        dispatch!(self, apply, write, projections, mode)
     }
 
     pub(crate) async fn reset_projections(&self) -> Result<()> {
@@ -1286,6 +1373,10 @@ impl Backend {
 
     pub async fn raw_events_after(&self, after: i64, limit: i64) -> Result<Vec<RawEvent>> {
         dispatch!(self, raw_events_after, read, after, limit)
+    }
+
+    pub async fn unprojected_raw_events(&self, limit: i64) -> Result<Vec<RawEvent>> {
+        dispatch!(self, unprojected_raw_events, read, limit)
     }
 
     pub async fn snapshot(&self) -> Result<Vec<String>> {

@@ -64,6 +64,17 @@ pub enum IngestOutcome {
     Duplicate,
 }
 
+/// What one write does with its projections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// Raw events and their projections in one transaction (import, outbox).
+    Ingest,
+    /// Raw events only, marked unprojected; the writer projects them next.
+    Accept,
+    /// Projections of raw events already in the log (replay, deferred projection).
+    Reproject,
+}
+
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
     /// Most raw events one group commit takes.
@@ -123,30 +134,54 @@ impl Store {
 
     /// Stores raw events and their projections durably; returns once committed.
     pub async fn ingest(&self, projections: Vec<Projection>) -> Result<Vec<IngestOutcome>> {
+        self.write(projections, ApplyMode::Ingest).await
+    }
+
+    /// Stores raw events durably and returns once committed; their
+    /// projections (already parsed and analysed) are applied right after,
+    /// off the caller's path. `flush` waits for them.
+    pub async fn accept(&self, projections: Vec<Projection>) -> Result<Vec<IngestOutcome>> {
+        self.write(projections, ApplyMode::Accept).await
+    }
+
+    /// Re-applies projections of raw events that are already in the log (replay).
+    pub async fn reproject(&self, projections: Vec<Projection>) -> Result<()> {
+        self.write(projections, ApplyMode::Reproject)
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits until every raw event accepted so far is projected.
+    pub async fn flush(&self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::WriteJob::Flush { reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Raw events accepted but never projected (the server stopped in
+    /// between), oldest first.
+    pub async fn unprojected_raw_events(&self, limit: i64) -> Result<Vec<RawEvent>> {
+        self.backend.unprojected_raw_events(limit).await
+    }
+
+    async fn write(
+        &self,
+        projections: Vec<Projection>,
+        mode: ApplyMode,
+    ) -> Result<Vec<IngestOutcome>> {
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(writer::WriteJob::Ingest {
                 projections,
-                reproject: false,
+                mode,
                 reply,
             })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// Re-applies projections of raw events that are already in the log (replay).
-    pub async fn reproject(&self, projections: Vec<Projection>) -> Result<()> {
-        let (reply, answer) = oneshot::channel();
-        self.writer
-            .send(writer::WriteJob::Ingest {
-                projections,
-                reproject: true,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?.map(|_| ())
     }
 
     /// Empties every table derived from the raw log (the log itself and

@@ -452,7 +452,68 @@ async fn a_large_import_batch_is_stored_whole(t: TestStore) {
     store.close().await;
 }
 
+/// Accepted deliveries are durable when `accept` returns and projected, in
+/// log order, right after; `flush` waits for that. Both paths give the same
+/// projections as ingesting them in one go.
+async fn accepted_deliveries_are_projected_after_the_ack_in_log_order(t: TestStore) {
+    let store = &t.store;
+    let deliveries: Vec<Projection> = (0..40)
+        .map(|i| {
+            projection(
+                Source::WhatsApp,
+                &format!("body-{i}"),
+                vec![whatsapp_text(
+                    &format!("wamid.acc.{i}"),
+                    &format!("4917000000{:02}", i % 7),
+                    "Schaden melden",
+                    1_750_000_000 + i,
+                )],
+            )
+        })
+        .collect();
+    let waiting: Vec<_> = deliveries
+        .iter()
+        .cloned()
+        .map(|delivery| {
+            let store = store.clone();
+            tokio::spawn(async move { store.accept(vec![delivery]).await })
+        })
+        .collect();
+    for task in waiting {
+        let outcome = task.await.unwrap().unwrap();
+        let IngestOutcome::Stored(id) = outcome[0] else {
+            panic!("stored once: {outcome:?}")
+        };
+        // Durable at the ack: the raw event is readable right away.
+        let raw = store.raw_events_after(id.0 - 1, 1).await.unwrap();
+        assert_eq!(raw[0].id, Some(id));
+    }
+    assert_eq!(
+        store.accept(vec![deliveries[3].clone()]).await.unwrap(),
+        vec![IngestOutcome::Duplicate]
+    );
+    store.flush().await.unwrap();
+    assert!(store.unprojected_raw_events(10).await.unwrap().is_empty());
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.raw_events, counts.messages, counts.contacts),
+        (40, 40, 7)
+    );
+    // Events follow the raw log's order: a replay reproduces them, numbers included.
+    let live = store.snapshot().await.unwrap();
+    store.reset_projections().await.unwrap();
+    assert_eq!(store.unprojected_raw_events(100).await.unwrap().len(), 40);
+    let raws = store.raw_events_after(0, 100).await.unwrap();
+    store
+        .reproject(raws.into_iter().map(reparse).collect())
+        .await
+        .unwrap();
+    assert_eq!(store.snapshot().await.unwrap(), live);
+    assert!(store.unprojected_raw_events(10).await.unwrap().is_empty());
+}
+
 conformance!(
+    accepted_deliveries_are_projected_after_the_ack_in_log_order,
     a_message_is_stored_with_its_raw_event_and_projected,
     a_duplicate_delivery_changes_nothing,
     delivery_state_only_moves_forward,

@@ -117,8 +117,10 @@ async fn receive(
             .into_response();
         }
     };
+    // Acknowledged once the raw event is committed; the writer applies the
+    // projection right after, off this request's path.
     let projection = app.pipeline.project_parsed(raw, items);
-    match app.store.ingest(vec![projection]).await {
+    match app.store.accept(vec![projection]).await {
         Ok(outcomes) => {
             let outcome = match outcomes.first() {
                 Some(IngestOutcome::Stored(_)) => "stored",

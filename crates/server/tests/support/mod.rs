@@ -137,7 +137,10 @@ impl TestApp {
         if let Some(signature) = signature {
             request = request.header("x-hub-signature-256", signature);
         }
-        request.send().await.expect("webhook POST answered")
+        let response = request.send().await.expect("webhook POST answered");
+        // The 200 means stored; wait for the projection too, as a user would see it.
+        self.store.flush().await.expect("projections applied");
+        response
     }
 
     /// POSTs `body` signed with the app secret.
@@ -147,6 +150,7 @@ impl TestApp {
     }
 
     pub async fn counts(&self) -> Counts {
+        self.store.flush().await.expect("projections applied");
         self.store.counts().await.expect("counts")
     }
 
@@ -162,6 +166,7 @@ impl TestApp {
     }
 
     pub async fn message(&self, channel: &str, external_id: &str) -> MessageRow {
+        self.store.flush().await.expect("projections applied");
         self.store
             .message_by_external_id(channel, external_id)
             .await
@@ -175,6 +180,7 @@ impl TestApp {
             self.sim.settle(Duration::from_secs(10)).await,
             "simulator did not settle"
         );
+        self.store.flush().await.expect("projections applied");
     }
 
     pub fn graph_client(&self) -> resonanz_channels::outbound::GraphClient {
