@@ -276,6 +276,16 @@ impl GraphClient {
         limit: u64,
         with_token: bool,
     ) -> Result<Vec<u8>, MediaError> {
+        Ok(self.download_typed(url, limit, with_token).await?.0)
+    }
+
+    /// As `download`, with the response's media type (`Content-Type` without parameters).
+    pub async fn download_typed(
+        &self,
+        url: &str,
+        limit: u64,
+        with_token: bool,
+    ) -> Result<(Vec<u8>, Option<String>), MediaError> {
         let mut request = self.http().get(url);
         if with_token {
             request = request.bearer_auth(self.token());
@@ -293,6 +303,13 @@ impl GraphClient {
         {
             return Err(MediaError::TooLarge { size: len, limit });
         }
+        let media_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|value| value.trim().to_ascii_lowercase())
+            .filter(|value| !value.is_empty());
         let mut bytes = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -307,7 +324,7 @@ impl GraphClient {
                 });
             }
         }
-        Ok(bytes)
+        Ok((bytes, media_type))
     }
 
     /// Fetches a WhatsApp media id into the blob store, retrying transient
@@ -368,11 +385,11 @@ impl GraphClient {
         loop {
             attempt += 1;
             let result: Result<StoredMedia, MediaError> = async {
-                let bytes = self.download(url, limit, false).await?;
+                let (bytes, media_type) = self.download_typed(url, limit, false).await?;
                 let blob = store.put(&bytes).await?;
                 Ok(StoredMedia {
                     blob,
-                    mime_type: String::new(),
+                    mime_type: media_type.unwrap_or_else(|| "application/octet-stream".into()),
                     attempts: attempt,
                 })
             }

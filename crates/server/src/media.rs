@@ -1,5 +1,6 @@
-//! The media worker: downloads inbound WhatsApp media into the
-//! content-addressed blob store. The state of every attachment is kept in
+//! The media worker: downloads inbound media (WhatsApp media ids through the
+//! Graph API, Messenger and Instagram CDN links) into the content-addressed
+//! blob store. The state of every attachment is kept in
 //! the store (`media` table), so a failed download is retried with backoff
 //! across restarts and shows its reason until it succeeds or fails for good.
 
@@ -27,6 +28,8 @@ pub struct MediaWorker {
     blobs: BlobStore,
     /// One Graph client per WhatsApp phone_number_id, with that number's token.
     clients: HashMap<String, GraphClient>,
+    /// For Messenger/Instagram CDN links, which must not get a token.
+    public: Option<GraphClient>,
 }
 
 /// Stops the worker after its current round.
@@ -71,6 +74,13 @@ impl MediaWorker {
             settings: state.settings.media.clone(),
             blobs: BlobStore::new(state.settings.media.dir.clone()),
             clients: graph_clients(&state.settings.meta),
+            public: GraphClient::new(GraphConfig::new(
+                state.settings.meta.graph_base_url.clone(),
+                state.settings.meta.graph_api_version.clone(),
+                Secret::new(""),
+            ))
+            .map_err(|err| tracing::error!(error = %err, "no HTTP client for attachment links"))
+            .ok(),
         }
     }
 
@@ -115,6 +125,23 @@ impl MediaWorker {
     }
 
     async fn attempt(&self, job: MediaJob) {
+        // One try per round: the backoff lives in the store and survives restarts.
+        let once = RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        };
+        if job.channel != "whatsapp" {
+            let Some(client) = &self.public else {
+                self.record_failure(&job, "no HTTP client for attachment links", true)
+                    .await;
+                return;
+            };
+            let result = client
+                .fetch_attachment_url(&job.media_ref, &job.kind, &self.blobs, once)
+                .await;
+            self.record(&job, result).await;
+            return;
+        }
         let Some(client) = self.clients.get(&job.account) else {
             // A configuration fix makes it work; keep it and try again later.
             let reason = format!(
@@ -123,11 +150,6 @@ impl MediaWorker {
             );
             self.record_failure(&job, &reason, true).await;
             return;
-        };
-        // One try per round: the backoff lives in the store and survives restarts.
-        let once = RetryPolicy {
-            attempts: 1,
-            ..RetryPolicy::default()
         };
         let result = client
             .fetch_whatsapp_media(
@@ -138,13 +160,21 @@ impl MediaWorker {
                 once,
             )
             .await;
+        self.record(&job, result).await;
+    }
+
+    async fn record(
+        &self,
+        job: &MediaJob,
+        result: Result<resonanz_channels::media::StoredMedia, resonanz_channels::media::MediaError>,
+    ) {
         match result {
             Ok(stored) => {
                 let now = self.clock.now();
                 if let Err(err) = self
                     .store
                     .media_stored(
-                        &job,
+                        job,
                         &stored.blob.sha256,
                         stored.blob.size,
                         &stored.mime_type,
@@ -160,7 +190,7 @@ impl MediaWorker {
             }
             Err(err) => {
                 tracing::warn!(message_id = %job.message_id, media_id = %job.media_ref, error = %err, "media download failed");
-                self.record_failure(&job, &err.to_string(), err.is_retryable())
+                self.record_failure(job, &err.to_string(), err.is_retryable())
                     .await;
             }
         }

@@ -520,7 +520,7 @@ impl Sim {
             let item = self.create_media(kind, filename);
             (
                 item.id.clone(),
-                json!({"type": ty, "payload": {"url": self.media_url(&item.id)}}),
+                json!({"type": ty, "payload": {"url": self.cdn_url(&item.id)}}),
             )
         };
         let mut media_id = None;

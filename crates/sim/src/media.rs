@@ -61,6 +61,17 @@ impl Sim {
         item
     }
 
+    /// A Messenger/Instagram attachment URL: a public CDN link (no token)
+    /// that expires, like `scontent.xx.fbcdn.net/...?oe=<expiry>`.
+    pub(crate) fn cdn_url(&self, id: &str) -> String {
+        format!(
+            "{}/cdn/attachments/{id}?oe={:x}&oh=00_{}",
+            self.base_url,
+            self.now() + URL_TTL_SECS,
+            random_token(22)
+        )
+    }
+
     /// A short-lived download URL served by the sim itself.
     pub(crate) fn media_url(&self, id: &str) -> String {
         format!(

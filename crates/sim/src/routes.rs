@@ -34,6 +34,7 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/reset", post(control_reset))
         .route("/sim/value-error", post(control_value_error))
         .route("/whatsapp_business/attachments/", get(media_download))
+        .route("/cdn/attachments/{id}", get(cdn_download))
         .route("/{ver}/{id}/messages", post(graph_messages))
         .route(
             "/{ver}/{id}/message_templates",
@@ -189,6 +190,30 @@ async fn media_download(State(sim): Shared, Query(q): Q, headers: HeaderMap) -> 
             "URL signature expired or unknown media",
         )
             .into_response(),
+    }
+}
+
+/// Messenger/Instagram attachments: public, no token, until `oe` (hex seconds).
+async fn cdn_download(State(sim): Shared, Path(id): Path<String>, Query(q): Q) -> Response {
+    {
+        let mut st = sim.lock();
+        if st.tunables.media_failures > 0 {
+            st.tunables.media_failures -= 1;
+            return (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response();
+        }
+    }
+    let expires = q.get("oe").and_then(|e| i64::from_str_radix(e, 16).ok());
+    let item = sim.lock().media.get(&id).cloned();
+    match (item, expires) {
+        (Some(item), Some(expires)) if sim.now() <= expires => (
+            [
+                (header::CONTENT_TYPE, item.mime_type.clone()),
+                (header::CONTENT_LENGTH, item.bytes.len().to_string()),
+            ],
+            item.bytes.as_ref().clone(),
+        )
+            .into_response(),
+        _ => (StatusCode::FORBIDDEN, "URL signature expired").into_response(),
     }
 }
 

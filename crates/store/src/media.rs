@@ -121,6 +121,17 @@ fn media_row(t: MediaTuple) -> Result<MediaRow> {
     })
 }
 
+/// A file to fetch: every WhatsApp media id; on Messenger and Instagram only
+/// files behind an http(s) URL (not shared links, locations or templates).
+fn downloadable(channel: &str, attachment: &Attachment) -> bool {
+    channel == "whatsapp"
+        || (matches!(
+            attachment.kind.as_str(),
+            "image" | "video" | "audio" | "file"
+        ) && (attachment.media_ref.starts_with("https://")
+            || attachment.media_ref.starts_with("http://")))
+}
+
 macro_rules! media_sql {
     ($module:ident, $db:ty) => {
         mod $module {
@@ -128,12 +139,13 @@ macro_rules! media_sql {
             type Db = $db;
 
             pub(super) async fn discover(pool: &Pool<Db>, now: i64, limit: i64) -> Result<usize> {
-                // Only WhatsApp media ids are fetched so far; Messenger and
-                // Instagram attachments stay reachable by their CDN URL.
+                // WhatsApp media ids (fetched through the Graph API) and Messenger/
+                // Instagram CDN URLs of files (their links expire: fetch them early).
                 let rows: Vec<(String, String, String, String)> = sqlx::query_as(
                     "SELECT m.id, m.channel, c.account, m.attachments FROM messages m \
                      JOIN conversations c ON c.id = m.conversation_id \
-                     WHERE m.attachments <> '[]' AND m.direction = 'in' AND m.channel = 'whatsapp' \
+                     WHERE m.attachments <> '[]' AND m.direction = 'in' \
+                       AND m.channel IN ('whatsapp', 'messenger', 'instagram') \
                        AND NOT EXISTS (SELECT 1 FROM media x WHERE x.message_id = m.id) \
                      ORDER BY m.id LIMIT $1",
                 )
@@ -145,6 +157,9 @@ macro_rules! media_sql {
                     let attachments: Vec<Attachment> = serde_json::from_str(&attachments)
                         .map_err(|e| StoreError::Corrupt(format!("{e}: {attachments}")))?;
                     for (position, attachment) in attachments.iter().enumerate() {
+                        if !downloadable(&channel, attachment) {
+                            continue;
+                        }
                         let done = sqlx::query(
                             "INSERT INTO media (message_id, position, channel, account, kind, media_ref, mime_type, \
                                expected_sha256, state, attempts, next_attempt_at, created_at, updated_at) \
