@@ -503,6 +503,32 @@ impl GraphClient {
         Ok(out)
     }
 
+    /// Deletes a template: every language of `name`, or only the one with
+    /// Meta's template id `hsm_id`. Meta keeps the name blocked for 30 days.
+    pub async fn delete_template(
+        &self,
+        waba_id: &str,
+        name: &str,
+        hsm_id: Option<&str>,
+    ) -> Result<(), SendError> {
+        let mut query = vec![("name", name)];
+        if let Some(id) = hsm_id {
+            query.push(("hsm_id", id));
+        }
+        let reply = self
+            .call(
+                self.http()
+                    .delete(self.url(&format!("{waba_id}/message_templates")))
+                    .query(&query),
+            )
+            .await?;
+        if reply.get("success").and_then(Value::as_bool) == Some(true) {
+            Ok(())
+        } else {
+            Err(SendError::from_response(200, reply.to_string().as_bytes()))
+        }
+    }
+
     /// Submits a template for review. Run [`validate_template`] first; this
     /// sends what it is given so Meta's own verdict can be seen too.
     pub async fn create_template(

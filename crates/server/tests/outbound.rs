@@ -209,6 +209,18 @@ impl Harness {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     async fn send(&self, conversation: &str, body: Value) -> (u16, Value) {
         self.post(
             Some(&self.agent),
@@ -927,4 +939,46 @@ async fn a_replay_of_the_raw_log_rebuilds_sent_messages_with_their_delivery_stat
         .find(|m| m["id"] == message_id.as_str())
         .unwrap();
     assert_eq!(ours["attachments"][0]["filename"], "Police.pdf");
+}
+
+#[tokio::test]
+async fn an_admin_deletes_a_template_at_meta_and_from_the_cache() {
+    let h = Harness::new().await;
+    let (status, synced) = h
+        .post(Some(&h.admin), "/api/templates/sync", json!({}), None)
+        .await;
+    assert_eq!(status, 200, "{synced}");
+    let cached = |list: &Value, name: &str| {
+        list["templates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == name)
+    };
+    let name = synced["templates"][0]["name"].as_str().unwrap().to_owned();
+
+    let (status, _) = h.delete(&h.agent, &format!("/api/templates/{name}")).await;
+    assert_eq!(status, 403, "agents may not delete templates");
+    let (status, deleted) = h.delete(&h.admin, &format!("/api/templates/{name}")).await;
+    assert_eq!(status, 200, "{deleted}");
+    assert!(deleted["removed_from_cache"].as_u64().unwrap() >= 1);
+    let (_, list) = h.get("/api/templates").await;
+    assert!(!cached(&list, &name), "{list}");
+    // Gone at Meta too: a fresh sync does not bring it back.
+    let (_, resynced) = h
+        .post(Some(&h.admin), "/api/templates/sync", json!({}), None)
+        .await;
+    assert!(!cached(&resynced, &name), "{resynced}");
+
+    // Meta's own error for a name it does not know, in German and English.
+    let (status, problem) = h.delete(&h.admin, "/api/templates/gibt_es_nicht").await;
+    assert_eq!(status, 502, "{problem}");
+    assert_eq!(problem["code"], 100, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("gibt_es_nicht"),
+        "{problem}"
+    );
 }

@@ -38,7 +38,9 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/{ver}/{id}/messages", post(graph_messages))
         .route(
             "/{ver}/{id}/message_templates",
-            get(graph_templates_list).post(graph_templates_create),
+            get(graph_templates_list)
+                .post(graph_templates_create)
+                .delete(graph_templates_delete),
         )
         .route(
             "/{ver}/{id}",
@@ -113,6 +115,24 @@ async fn graph_templates_create(
     }
     let body = parse_json(&body, false)?;
     sim.create_template(&body).map(Json)
+}
+
+async fn graph_templates_delete(
+    State(sim): Shared,
+    Path((ver, id)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    check_version(&sim, &ver)?;
+    check_token(&sim, &headers, q.get("access_token").map(String::as_str))?;
+    if id != sim.config.waba_id {
+        return Err(GraphError::unknown_object(&id, "delete"));
+    }
+    sim.delete_template(
+        q.get("name").map(String::as_str),
+        q.get("hsm_id").map(String::as_str),
+    )
+    .map(Json)
 }
 
 async fn graph_media_info(

@@ -264,6 +264,28 @@ impl Sim {
         Ok(body)
     }
 
+    /// `DELETE /{ver}/{waba}/message_templates?name=…[&hsm_id=…]`: by name
+    /// every language goes; with `hsm_id` only that one.
+    pub(crate) fn delete_template(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        hsm_id: Option<&str>,
+    ) -> Result<Value, GraphError> {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return Err(GraphError::wa_param("The parameter name is required."));
+        };
+        let mut st = self.lock();
+        let before = st.templates.len();
+        st.templates
+            .retain(|t| !(t.name == name && hsm_id.is_none_or(|id| t.id == id)));
+        if st.templates.len() == before {
+            return Err(GraphError::wa_param(format!(
+                "Message template \"{name}\" not found."
+            )));
+        }
+        Ok(json!({"success": true}))
+    }
+
     /// `POST /{ver}/{waba}/message_templates`: validate, store as PENDING, review later.
     pub(crate) fn create_template(self: &Arc<Self>, body: &Value) -> Result<Value, GraphError> {
         let name = body["name"].as_str().unwrap_or_default();

@@ -534,6 +534,24 @@ macro_rules! outbound_sql {
                 Ok(())
             }
 
+            pub(crate) async fn delete_templates(
+                pool: &Pool<Db>,
+                waba_id: &str,
+                name: &str,
+                template_id: Option<&str>,
+            ) -> Result<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM templates WHERE waba_id = $1 AND name = $2 \
+                     AND (CAST($3 AS TEXT) IS NULL OR template_id = $3)",
+                )
+                .bind(waba_id)
+                .bind(name)
+                .bind(template_id)
+                .execute(pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             /// Status (and category, which Meta may change) from a template
             /// status webhook; matched by Meta's template id or by name and language.
             pub(crate) async fn update_template_status(
@@ -986,6 +1004,16 @@ impl Store {
 
     pub async fn upsert_template(&self, template: &CachedTemplate) -> Result<()> {
         on!(self, upsert_template, write, template)
+    }
+
+    /// Removes cached templates: every language of `name`, or the one with `template_id`.
+    pub async fn delete_templates(
+        &self,
+        waba_id: &str,
+        name: &str,
+        template_id: Option<&str>,
+    ) -> Result<u64> {
+        on!(self, delete_templates, write, waba_id, name, template_id)
     }
 
     pub async fn update_template_status(

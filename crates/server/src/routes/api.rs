@@ -41,6 +41,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/outbox/{id}", get(outbox))
         .route("/api/templates", get(list_templates).post(create_template))
         .route("/api/templates/sync", post(sync_templates))
+        .route(
+            "/api/templates/{name}",
+            axum::routing::delete(delete_template),
+        )
         .route("/api/click-to-chat", get(click_to_chat_code))
 }
 
@@ -610,6 +614,37 @@ async fn sync_templates(
             None => Err(internal(err)),
         },
     }
+}
+
+#[derive(Deserialize)]
+struct DeleteTemplateQuery {
+    phone_number_id: Option<String>,
+    /// Meta's template id: only that language; without it every language goes.
+    id: Option<String>,
+}
+
+/// `DELETE /api/templates/{name}`: deletes at Meta first, then from the cache.
+async fn delete_template(
+    State(app): State<AppState>,
+    agent: Agent,
+    Path(name): Path<String>,
+    Query(query): Query<DeleteTemplateQuery>,
+) -> ApiResult {
+    agent.require(Role::Admin)?;
+    let account = whatsapp_account(&app, query.phone_number_id.as_deref())?.clone();
+    let client = graph_client(&app.settings, &account.phone_number_id).map_err(internal)?;
+    if let Err(err) = client
+        .delete_template(&account.waba_id, &name, query.id.as_deref())
+        .await
+    {
+        return Ok(meta_problem(&err));
+    }
+    let removed = app
+        .store
+        .delete_templates(&account.waba_id, &name, query.id.as_deref())
+        .await
+        .map_err(internal)?;
+    Ok(Json(json!({ "deleted": name, "removed_from_cache": removed })).into_response())
 }
 
 #[derive(Deserialize)]
