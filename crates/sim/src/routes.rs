@@ -179,62 +179,70 @@ async fn graph_media_delete(
     }
 }
 
+/// A 503 while the `media_failures` tunable lasts (each use counts down).
+fn injected_media_failure(sim: &Arc<Sim>) -> Option<Response> {
+    let mut st = sim.lock();
+    (st.tunables.media_failures > 0).then(|| {
+        st.tunables.media_failures -= 1;
+        (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response()
+    })
+}
+
+/// The file's bytes, or `refusal` when the link is unknown or expired.
+fn serve_media(
+    item: Option<crate::media::MediaItem>,
+    valid: bool,
+    refusal: (StatusCode, &'static str),
+) -> Response {
+    match item {
+        Some(item) if valid => (
+            [
+                (header::CONTENT_TYPE, item.mime_type.clone()),
+                (header::CONTENT_LENGTH, item.bytes.len().to_string()),
+            ],
+            item.bytes.as_ref().clone(),
+        )
+            .into_response(),
+        _ => refusal.into_response(),
+    }
+}
+
 async fn media_download(State(sim): Shared, Query(q): Q, headers: HeaderMap) -> Response {
     if let Err(e) = check_token(&sim, &headers, None) {
         return e.into_response();
     }
-    {
-        let mut st = sim.lock();
-        if st.tunables.media_failures > 0 {
-            st.tunables.media_failures -= 1;
-            return (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response();
-        }
+    if let Some(failure) = injected_media_failure(&sim) {
+        return failure;
     }
     let issued = q.get("ext").and_then(|e| e.parse::<i64>().ok());
-    let now = sim.now();
+    let fresh = issued.is_some_and(|issued| sim.now() - issued <= URL_TTL_SECS);
     let item = q
         .get("mid")
         .and_then(|mid| sim.lock().media.get(mid).cloned());
-    match (item, issued) {
-        (Some(item), Some(issued)) if now - issued <= URL_TTL_SECS => (
-            [
-                (header::CONTENT_TYPE, item.mime_type.clone()),
-                (header::CONTENT_LENGTH, item.bytes.len().to_string()),
-            ],
-            item.bytes.as_ref().clone(),
-        )
-            .into_response(),
-        // Lookaside answers expired or unknown URLs with 404.
-        _ => (
+    // Lookaside answers expired or unknown URLs with 404.
+    serve_media(
+        item,
+        fresh,
+        (
             StatusCode::NOT_FOUND,
             "URL signature expired or unknown media",
-        )
-            .into_response(),
-    }
+        ),
+    )
 }
 
 /// Messenger/Instagram attachments: public, no token, until `oe` (hex seconds).
 async fn cdn_download(State(sim): Shared, Path(id): Path<String>, Query(q): Q) -> Response {
-    {
-        let mut st = sim.lock();
-        if st.tunables.media_failures > 0 {
-            st.tunables.media_failures -= 1;
-            return (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response();
-        }
+    if let Some(failure) = injected_media_failure(&sim) {
+        return failure;
     }
     let expires = q.get("oe").and_then(|e| i64::from_str_radix(e, 16).ok());
+    let fresh = expires.is_some_and(|expires| sim.now() <= expires);
     let item = sim.lock().media.get(&id).cloned();
-    match (item, expires) {
-        (Some(item), Some(expires)) if sim.now() <= expires => (
-            [
-                (header::CONTENT_TYPE, item.mime_type.clone()),
-                (header::CONTENT_LENGTH, item.bytes.len().to_string()),
-            ],
-            item.bytes.as_ref().clone(),
-        )
-            .into_response(),
-        _ => (StatusCode::FORBIDDEN, "URL signature expired").into_response(),
-    }
+    serve_media(
+        item,
+        fresh,
+        (StatusCode::FORBIDDEN, "URL signature expired"),
+    )
 }
 
 #[derive(Debug, Serialize)]
