@@ -87,17 +87,30 @@ async fn graph_messages(
     }
 }
 
+/// Version, token and WABA id of a `/{ver}/{waba}/message_templates` call.
+fn check_waba_call(
+    sim: &Arc<Sim>,
+    ver: &str,
+    id: &str,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    verb: &str,
+) -> Result<(), GraphError> {
+    check_version(sim, ver)?;
+    check_token(sim, headers, q.get("access_token").map(String::as_str))?;
+    if id != sim.config.waba_id {
+        return Err(GraphError::unknown_object(id, verb));
+    }
+    Ok(())
+}
+
 async fn graph_templates_list(
     State(sim): Shared,
     Path((ver, id)): Path<(String, String)>,
     Query(q): Q,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    check_version(&sim, &ver)?;
-    check_token(&sim, &headers, q.get("access_token").map(String::as_str))?;
-    if id != sim.config.waba_id {
-        return Err(GraphError::unknown_object(&id, "get"));
-    }
+    check_waba_call(&sim, &ver, &id, &q, &headers, "get")?;
     sim.list_templates(&ver, &q).map(Json)
 }
 
@@ -108,11 +121,7 @@ async fn graph_templates_create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, GraphError> {
-    check_version(&sim, &ver)?;
-    check_token(&sim, &headers, q.get("access_token").map(String::as_str))?;
-    if id != sim.config.waba_id {
-        return Err(GraphError::unknown_object(&id, "post"));
-    }
+    check_waba_call(&sim, &ver, &id, &q, &headers, "post")?;
     let body = parse_json(&body, false)?;
     sim.create_template(&body).map(Json)
 }
@@ -123,11 +132,7 @@ async fn graph_templates_delete(
     Query(q): Q,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    check_version(&sim, &ver)?;
-    check_token(&sim, &headers, q.get("access_token").map(String::as_str))?;
-    if id != sim.config.waba_id {
-        return Err(GraphError::unknown_object(&id, "delete"));
-    }
+    check_waba_call(&sim, &ver, &id, &q, &headers, "delete")?;
     sim.delete_template(
         q.get("name").map(String::as_str),
         q.get("hsm_id").map(String::as_str),
