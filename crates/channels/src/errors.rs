@@ -73,6 +73,13 @@ pub static TABLE: &[MetaErrorInfo] = &[
         Permanent,
     ),
     info(
+        131053,
+        "Media upload error",
+        "Meta konnte die Datei der Nachricht nicht verarbeiten (Typ, Größe oder abgelaufene Medien-ID). Datei prüfen und erneut senden.",
+        "Meta could not process the message's file (type, size or an expired media id). Check the file and send it again.",
+        Permanent,
+    ),
+    info(
         131051,
         "Unsupported message type",
         "Dieser Nachrichtentyp wird nicht unterstützt.",
@@ -266,8 +273,8 @@ mod tests {
     #[test]
     fn window_template_and_auth_errors_are_permanent() {
         for code in [
-            131047, 470, 131026, 131049, 132000, 132001, 132015, 100, 190, 368, 131031, 551, 10,
-            200, 230,
+            131047, 470, 131026, 131049, 131053, 132000, 132001, 132015, 100, 190, 368, 131031,
+            551, 10, 200, 230,
         ] {
             assert_eq!(classify(Some(400), Some(code)), Permanent, "{code}");
         }

@@ -4,7 +4,8 @@
 //! "download failed, retrying" instead of silently losing the file.
 
 use crate::errors::RetryAdvice;
-use crate::outbound::{GraphClient, SendError};
+use crate::multipart::{self, Part};
+use crate::outbound::{GraphClient, SendError, ValidationError};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
@@ -15,40 +16,203 @@ use std::time::Duration;
 
 const MB: u64 = 1024 * 1024;
 
-/// Meta's per-type limits. `kind` is the attachment kind (`image`,
-/// `document`, …). Documents may be any type; the others are checked.
-pub fn size_limit(kind: &str, mime_type: &str) -> Result<u64, MediaError> {
-    let mime = mime_type
+/// One WhatsApp media kind: the MIME types Meta accepts for it and the
+/// largest file. Meta's "Supported media types" table (reference/media).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MediaLimit {
+    pub kind: &'static str,
+    pub mime_types: &'static [&'static str],
+    pub max_bytes: u64,
+}
+
+/// The one table of WhatsApp's media limits, for downloads and uploads.
+pub static WHATSAPP_MEDIA: &[MediaLimit] = &[
+    MediaLimit {
+        kind: "image",
+        mime_types: &["image/jpeg", "image/png"],
+        max_bytes: 5 * MB,
+    },
+    MediaLimit {
+        kind: "video",
+        // H.264 video with AAC audio only; Meta checks the codecs itself.
+        mime_types: &["video/mp4", "video/3gpp"],
+        max_bytes: 16 * MB,
+    },
+    MediaLimit {
+        kind: "audio",
+        // audio/ogg only with the opus codec.
+        mime_types: &[
+            "audio/aac",
+            "audio/amr",
+            "audio/mpeg",
+            "audio/mp4",
+            "audio/ogg",
+        ],
+        max_bytes: 16 * MB,
+    },
+    MediaLimit {
+        kind: "sticker",
+        // Animated stickers may reach 500 KB; static ones 100 KB.
+        mime_types: &["image/webp"],
+        max_bytes: 500 * 1024,
+    },
+    MediaLimit {
+        kind: "document",
+        mime_types: &[
+            "text/plain",
+            "application/pdf",
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ],
+        max_bytes: 100 * MB,
+    },
+];
+
+/// `Type/Sub; params` → `type/sub`.
+pub fn essence(mime_type: &str) -> String {
+    mime_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    let unsupported = || MediaError::UnsupportedType {
-        kind: kind.to_owned(),
-        mime_type: mime_type.to_owned(),
-    };
-    match kind {
-        "image" => match mime.as_str() {
-            "image/jpeg" | "image/png" => Ok(5 * MB),
-            _ => Err(unsupported()),
-        },
-        "video" => match mime.as_str() {
-            "video/mp4" | "video/3gpp" => Ok(16 * MB),
-            _ => Err(unsupported()),
-        },
-        "audio" => match mime.as_str() {
-            "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => Ok(16 * MB),
-            _ => Err(unsupported()),
-        },
-        // Animated stickers may reach 500 KB; static ones 100 KB.
-        "sticker" => match mime.as_str() {
-            "image/webp" => Ok(500 * 1024),
-            _ => Err(unsupported()),
-        },
-        "document" | "file" => Ok(100 * MB),
-        _ => Err(unsupported()),
+        .to_ascii_lowercase()
+}
+
+fn limit_of(kind: &str) -> Option<&'static MediaLimit> {
+    WHATSAPP_MEDIA.iter().find(|l| l.kind == kind)
+}
+
+/// Limit for a file *received* as `kind` (`image`, `document`, …). Customers
+/// may send documents of any type; the other kinds are checked.
+pub fn size_limit(kind: &str, mime_type: &str) -> Result<u64, MediaError> {
+    let mime = essence(mime_type);
+    let kind_row = limit_of(if kind == "file" { "document" } else { kind });
+    match kind_row {
+        Some(row) if row.kind == "document" || row.mime_types.contains(&mime.as_str()) => {
+            Ok(row.max_bytes)
+        }
+        _ => Err(MediaError::UnsupportedType {
+            kind: kind.to_owned(),
+            mime_type: mime_type.to_owned(),
+        }),
     }
+}
+
+/// The kind a file of this type is *sent* as, with its limit; `None` when
+/// WhatsApp accepts no upload of this type. Each type belongs to one kind.
+pub fn upload_limit(mime_type: &str) -> Option<&'static MediaLimit> {
+    let mime = essence(mime_type);
+    WHATSAPP_MEDIA
+        .iter()
+        .find(|l| l.mime_types.contains(&mime.as_str()))
+}
+
+/// Checks a file before it is uploaded for sending: a type WhatsApp takes,
+/// not empty, not over its kind's limit. Returns the limit row.
+pub fn check_upload(mime_type: &str, size: u64) -> Result<&'static MediaLimit, MediaError> {
+    let limit = upload_limit(mime_type).ok_or_else(|| MediaError::UnsupportedType {
+        kind: "upload".into(),
+        mime_type: mime_type.to_owned(),
+    })?;
+    if size == 0 {
+        return Err(MediaError::Empty);
+    }
+    if size > limit.max_bytes {
+        return Err(MediaError::TooLarge {
+            size,
+            limit: limit.max_bytes,
+        });
+    }
+    Ok(limit)
+}
+
+/// File extensions of the types in [`WHATSAPP_MEDIA`], the usual one first.
+const EXTENSIONS: &[(&str, &str)] = &[
+    ("pdf", "application/pdf"),
+    ("txt", "text/plain"),
+    ("doc", "application/msword"),
+    (
+        "docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
+    ("xls", "application/vnd.ms-excel"),
+    (
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    ("ppt", "application/vnd.ms-powerpoint"),
+    (
+        "pptx",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("png", "image/png"),
+    ("webp", "image/webp"),
+    ("mp4", "video/mp4"),
+    ("3gp", "video/3gpp"),
+    ("mp3", "audio/mpeg"),
+    ("m4a", "audio/mp4"),
+    ("aac", "audio/aac"),
+    ("amr", "audio/amr"),
+    ("ogg", "audio/ogg"),
+    ("opus", "audio/ogg"),
+];
+
+/// The type a file name's extension stands for (when a client sends none,
+/// or only `application/octet-stream`).
+pub fn mime_from_filename(filename: &str) -> Option<&'static str> {
+    let (_, ext) = filename.rsplit_once('.')?;
+    let ext = ext.to_ascii_lowercase();
+    EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, m)| *m)
+}
+
+/// The usual extension of a type, e.g. `pdf`.
+pub fn extension_for(mime_type: &str) -> Option<&'static str> {
+    let mime = essence(mime_type);
+    EXTENSIONS.iter().find(|(_, m)| *m == mime).map(|(e, _)| *e)
+}
+
+/// Whether the first bytes fit the declared type, for the types with a
+/// well-known signature (others are not checked). Catches a renamed file
+/// before Meta rejects it after the upload.
+pub fn content_matches(mime_type: &str, bytes: &[u8]) -> bool {
+    match essence(mime_type).as_str() {
+        // The PDF header may follow up to 1 KB of junk.
+        "application/pdf" => bytes[..bytes.len().min(1024)]
+            .windows(5)
+            .any(|w| w == b"%PDF-"),
+        "image/png" => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "image/jpeg" => bytes.starts_with(&[0xff, 0xd8, 0xff]),
+        "image/webp" => bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
+        "video/mp4" | "video/3gpp" | "audio/mp4" => bytes.len() >= 8 && &bytes[4..8] == b"ftyp",
+        "audio/ogg" => bytes.starts_with(b"OggS"),
+        _ => true,
+    }
+}
+
+/// A file name from outside (an agent's upload, a draft) made safe for JSON,
+/// headers and logs: the last path component, without control or bidi
+/// override characters, quotes or leading dots, at most 200 characters.
+/// `None` when nothing usable is left.
+pub fn sanitize_filename(name: &str) -> Option<String> {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = last
+        .chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        })
+        .map(|c| if c == '"' { '\'' } else { c })
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    let short: String = trimmed.chars().take(200).collect();
+    let short = short.trim_end().to_owned();
+    (!short.is_empty()).then_some(short)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -63,6 +227,8 @@ pub enum MediaError {
     Network(String),
     #[error("file is {size} bytes, the limit for this type is {limit}")]
     TooLarge { size: u64, limit: u64 },
+    #[error("file is empty")]
+    Empty,
     #[error("{kind} of type {mime_type:?} is not accepted")]
     UnsupportedType { kind: String, mime_type: String },
     #[error("checksum mismatch: Meta said {expected}, file has {actual}")]
@@ -82,7 +248,9 @@ impl MediaError {
             MediaError::Network(_) | MediaError::ChecksumMismatch { .. } | MediaError::Io(_) => {
                 true
             }
-            MediaError::TooLarge { .. } | MediaError::UnsupportedType { .. } => false,
+            MediaError::TooLarge { .. }
+            | MediaError::UnsupportedType { .. }
+            | MediaError::Empty => false,
         }
     }
 
@@ -93,6 +261,7 @@ impl MediaError {
             MediaError::UnsupportedType { .. } => {
                 "Dateityp nicht unterstützt – nicht übernommen.".into()
             }
+            MediaError::Empty => "Die Datei ist leer.".into(),
             _ if self.is_retryable() => "Download fehlgeschlagen, wird erneut versucht.".into(),
             _ => "Download fehlgeschlagen; die Datei ist bei Meta nicht mehr abrufbar.".into(),
         }
@@ -102,6 +271,7 @@ impl MediaError {
         match self {
             MediaError::TooLarge { .. } => "File too large – not stored.".into(),
             MediaError::UnsupportedType { .. } => "File type not supported – not stored.".into(),
+            MediaError::Empty => "The file is empty.".into(),
             _ if self.is_retryable() => "Download failed, retrying.".into(),
             _ => "Download failed; the file is no longer available from Meta.".into(),
         }
@@ -173,10 +343,22 @@ impl BlobStore {
         }
         let dir = path.parent().expect("nested path");
         tokio::fs::create_dir_all(dir).await?;
-        // Write then rename: a crash never leaves a half file under the final name.
-        let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
-        tokio::fs::write(&tmp, bytes).await?;
+        // Write, fsync, then rename: a crash never leaves a half file under the
+        // final name, and a stored key (an agent's upload handle in the
+        // outbox) still has its bytes after a power loss.
+        // Unique per writer: two tasks storing the same content must not share a temp file.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{key}.{}.{n}.tmp", std::process::id()));
+        {
+            use tokio::io::AsyncWriteExt as _;
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            file.write_all(bytes).await?;
+            file.sync_all().await?;
+        }
         tokio::fs::rename(&tmp, &path).await?;
+        #[cfg(unix)]
+        tokio::fs::File::open(dir).await?.sync_all().await?;
         Ok(blob)
     }
 
@@ -246,7 +428,53 @@ fn verify_checksum(expected: &str, bytes: &[u8]) -> Result<(), MediaError> {
     }
 }
 
+/// A 100 MB upload needs longer than a send; Meta's own timeout is generous.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
 impl GraphClient {
+    /// `POST {base}/{ver}/{phone_number_id}/media` as `multipart/form-data`
+    /// (`messaging_product=whatsapp`, `type`, `file`): uploads a file to send
+    /// from that number and returns Meta's media id. Meta keeps it 30 days.
+    /// Type and size are checked against [`WHATSAPP_MEDIA`] first.
+    pub async fn upload_media(
+        &self,
+        phone_number_id: &str,
+        bytes: &[u8],
+        mime_type: &str,
+        filename: &str,
+    ) -> Result<String, SendError> {
+        let mime = essence(mime_type);
+        check_upload(&mime, bytes.len() as u64).map_err(|err| {
+            let invalid = match err {
+                MediaError::TooLarge { size, limit } => {
+                    ValidationError::MediaSize { size, max: limit }
+                }
+                MediaError::Empty => ValidationError::Empty("file"),
+                _ => ValidationError::MediaType {
+                    mime_type: mime.clone(),
+                },
+            };
+            SendError::invalid(&invalid)
+        })?;
+        let filename = sanitize_filename(filename).unwrap_or_else(|| "file".into());
+        let (content_type, body) = multipart::encode(&[
+            Part::text("messaging_product", "whatsapp"),
+            Part::text("type", &mime),
+            Part::file("file", &filename, &mime, bytes.to_vec()),
+        ]);
+        let request = self
+            .http()
+            .post(self.url(&format!("{phone_number_id}/media")))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .timeout(UPLOAD_TIMEOUT)
+            .body(body);
+        let reply = self.call(request).await?;
+        match reply.get("id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => Ok(id.to_owned()),
+            _ => Err(SendError::from_response(200, reply.to_string().as_bytes())),
+        }
+    }
+
     /// `GET {base}/{ver}/{media_id}`: the short-lived download URL and metadata.
     pub async fn media_info(&self, media_id: &str) -> Result<MediaInfo, MediaError> {
         let v = self

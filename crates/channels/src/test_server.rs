@@ -13,6 +13,7 @@ pub struct Recorded {
     pub path: String,
     pub query: String,
     pub authorization: Option<String>,
+    pub content_type: Option<String>,
     pub body: Bytes,
 }
 
@@ -74,6 +75,10 @@ async fn handle(
         query: uri.query().unwrap_or("").to_owned(),
         authorization: headers
             .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        content_type: headers
+            .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         body,

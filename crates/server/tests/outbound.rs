@@ -89,6 +89,7 @@ impl Harness {
         };
         settings.outbound.poll_interval_ms = 20;
         settings.outbound.retry_base_ms = 1000;
+        settings.media.dir = dir.path().join("media");
         // Resonanz's clock starts at real time, like the simulator's.
         let clock = Arc::new(ManualClock::at(SystemClock.now()));
         let (store, port, running) = start_app(settings.clone(), clock.clone()).await;
@@ -256,6 +257,62 @@ impl Harness {
             (row["state"] == state).then_some(row)
         })
         .await
+    }
+
+    /// `POST /api/media` with the file as the raw body.
+    async fn upload(
+        &self,
+        token: Option<&str>,
+        filename: &str,
+        mime_type: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/api/media", self.base))
+            .query(&[("filename", filename)])
+            .header("content-type", mime_type)
+            .body(bytes);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST /api/media` as a browser form (`file` part with name and type).
+    async fn upload_form(&self, filename: &str, mime_type: &str, bytes: &[u8]) -> (u16, Value) {
+        let boundary = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {mime_type}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .http
+            .post(format!("{}/api/media", self.base))
+            .bearer_auth(&self.agent)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Accepted document sends, in order.
+    fn documents(&self) -> Vec<Value> {
+        self.accepted()
+            .into_iter()
+            .filter(|s| s.kind == "document")
+            .map(|s| s.request["document"].clone())
+            .collect()
     }
 
     fn accepted(&self) -> Vec<SentRecord> {
@@ -609,7 +666,7 @@ async fn a_send_whose_answer_was_lost_is_adopted_from_the_status_webhook_not_res
     client
         .send_whatsapp(
             PHONE_NUMBER_ID,
-            &envelope.to_whatsapp(ANNA, &row.id).unwrap(),
+            &envelope.to_whatsapp(ANNA, &row.id, None).unwrap(),
         )
         .await
         .unwrap();
@@ -981,4 +1038,345 @@ async fn an_admin_deletes_a_template_at_meta_and_from_the_cache() {
             .contains("gibt_es_nicht"),
         "{problem}"
     );
+}
+
+/// A small real PDF, as an agent's "Versicherungsschein.pdf".
+fn policy_pdf() -> Vec<u8> {
+    let mut pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n".to_vec();
+    pdf.extend_from_slice(b"% Versicherungsschein HR-123456, Hausrat, Anna Keller\n");
+    pdf.extend((0..4096u32).map(|i| (i % 251) as u8));
+    pdf.extend_from_slice(b"\ntrailer << /Root 1 0 R >>\n%%EOF\n");
+    pdf
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn an_uploaded_pdf_is_sent_as_a_document_and_a_second_send_reuses_metas_media_id() {
+    let h = Harness::new().await;
+    let conversation = h
+        .customer_writes("Können Sie mir meinen Versicherungsschein schicken?")
+        .await;
+    let pdf = policy_pdf();
+    let (status, upload) = h
+        .upload(
+            Some(&h.agent),
+            "C:\\Users\\sb\\Versicherungsschein.pdf",
+            "application/pdf",
+            pdf.clone(),
+        )
+        .await;
+    assert_eq!(status, 201, "{upload}");
+    let handle = upload["upload"].as_str().unwrap().to_owned();
+    assert_eq!(handle, sha256_hex(&pdf));
+    assert_eq!(upload["kind"], "document");
+    assert_eq!(upload["mime_type"], "application/pdf");
+    assert_eq!(upload["size"], pdf.len());
+    assert_eq!(upload["filename"], "Versicherungsschein.pdf", "no path");
+    let (status, described) = h.get(&format!("/api/media/{handle}")).await;
+    assert_eq!((status, &described["upload"]), (200, &json!(handle)));
+
+    let (status, queued) = h
+        .send(
+            &conversation,
+            json!({"type": "document", "upload": handle, "caption": "Ihr Versicherungsschein"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["type"], "document");
+    let first = h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(
+        first["attempts"], 1,
+        "the upload is not an attempt: {first}"
+    );
+
+    // Exactly one upload, with the same bytes, and one send naming its media id.
+    let uploads = h.sim.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert_eq!(uploads[0].verdict, Verdict::Accepted);
+    assert_eq!(uploads[0].object_id, PHONE_NUMBER_ID);
+    assert_eq!(uploads[0].mime_type.as_deref(), Some("application/pdf"));
+    assert_eq!(
+        uploads[0].filename.as_deref(),
+        Some("Versicherungsschein.pdf")
+    );
+    let media_id = uploads[0].media_id.clone().unwrap();
+    assert_eq!(h.sim.media_bytes(&media_id).unwrap(), pdf);
+    assert_eq!(
+        h.documents(),
+        vec![
+            json!({"id": media_id, "filename": "Versicherungsschein.pdf",
+                    "caption": "Ihr Versicherungsschein"})
+        ]
+    );
+
+    // The timeline shows the document with the handle of our copy.
+    let message_id = first["message_id"].as_str().unwrap().to_owned();
+    let (_, thread) = h
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    let ours = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == message_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(ours["kind"], "document", "{ours}");
+    assert_eq!(ours["attachments"][0]["sha256"], handle.as_str(), "{ours}");
+    assert_eq!(
+        ours["attachments"][0]["filename"],
+        "Versicherungsschein.pdf"
+    );
+
+    // The same file again (now as a browser form), under another name: no second upload.
+    let (status, again) = h
+        .upload_form("Police 2025.pdf", "application/pdf", &pdf)
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["upload"], handle.as_str());
+    let (status, queued) = h
+        .send(
+            &conversation,
+            json!({"type": "document", "upload": handle, "filename": "Police_HR-123456.pdf"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.sim.uploads().len(), 1, "the media id was reused");
+    let documents = h.documents();
+    assert_eq!(documents.len(), 2);
+    assert_eq!(
+        documents[1],
+        json!({"id": media_id, "filename": "Police_HR-123456.pdf"})
+    );
+}
+
+#[tokio::test]
+async fn files_over_the_limit_or_of_a_refused_type_get_a_clear_4xx_and_nothing_is_queued() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Hier mein Foto vom Schaden.").await;
+
+    let mut photo = vec![0xff, 0xd8, 0xff, 0xe0];
+    photo.resize(5 * 1024 * 1024 + 1, 0x42);
+    let (status, problem) = h
+        .upload(Some(&h.agent), "schaden.jpg", "image/jpeg", photo)
+        .await;
+    assert_eq!(status, 413, "{problem}");
+    assert_eq!(problem["type"], "/problems/file-too-large");
+    assert!(
+        problem["title_de"].as_str().unwrap().contains("5.0 MB"),
+        "{problem}"
+    );
+
+    let (status, problem) = h
+        .upload(
+            Some(&h.agent),
+            "Tarifrechner.exe",
+            "application/x-msdownload",
+            b"MZ\x90\x00\x03".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 415, "{problem}");
+    assert_eq!(problem["type"], "/problems/unsupported-file-type");
+    assert!(
+        problem["accepted"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("application/pdf"))
+    );
+    // A renamed file is caught by its content, before Meta sees it.
+    let (status, problem) = h
+        .upload(
+            Some(&h.agent),
+            "Police.pdf",
+            "application/pdf",
+            b"MZ\x90\x00\x03".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 415, "{problem}");
+    let (status, problem) = h
+        .upload(Some(&h.agent), "leer.pdf", "application/pdf", Vec::new())
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    // Over the 3 MB webhook body limit is fine on this route.
+    let mut scan = policy_pdf();
+    scan.resize(4 * 1024 * 1024, b' ');
+    let (status, big) = h
+        .upload(Some(&h.agent), "Scan.pdf", "application/pdf", scan)
+        .await;
+    assert_eq!(
+        (status, &big["size"]),
+        (201, &json!(4 * 1024 * 1024)),
+        "{big}"
+    );
+
+    // Drafts naming an unknown upload, or a file of another kind, are refused too.
+    let path = format!("/api/conversations/{conversation}/messages");
+    let (status, problem) = h
+        .send(
+            &conversation,
+            json!({"type": "document", "upload": "ab".repeat(32)}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "/problems/unknown-upload");
+    let (status, upload) = h
+        .upload(
+            Some(&h.agent),
+            "Police.pdf",
+            "application/pdf",
+            policy_pdf(),
+        )
+        .await;
+    assert_eq!(status, 201, "{upload}");
+    let (status, problem) = h
+        .send(
+            &conversation,
+            json!({"type": "image", "upload": upload["upload"]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "/problems/upload-kind");
+    assert!(problem["de"].as_str().unwrap().contains("document"));
+    let (status, problem) = h
+        .post(
+            Some(&h.agent),
+            &path,
+            json!({"type": "document", "upload": upload["upload"], "link": "https://example.org/x.pdf"}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let far = h.clock.now().plus_millis(365 * 24 * 3_600_000);
+    assert!(h.store.claim_outbox(far, 100).await.unwrap().is_empty());
+    assert!(h.sim.uploads().is_empty());
+    assert!(h.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn uploads_need_an_authenticated_agent() {
+    let h = Harness::new().await;
+    let (status, problem) = h
+        .upload(None, "Police.pdf", "application/pdf", policy_pdf())
+        .await;
+    assert_eq!(status, 401, "{problem}");
+    assert_eq!(problem["type"], "/problems/unauthorized");
+    let (status, _) = h
+        .upload(
+            Some("rz_not-a-token"),
+            "Police.pdf",
+            "application/pdf",
+            policy_pdf(),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = h
+        .upload(
+            Some(&h.admin),
+            "Police.pdf",
+            "application/pdf",
+            policy_pdf(),
+        )
+        .await;
+    assert_eq!(status, 201, "admins may upload too");
+}
+
+#[tokio::test]
+async fn a_failed_upload_is_retried_across_a_restart_and_the_file_goes_out_once() {
+    let mut h = Harness::new().await;
+    let conversation = h.customer_writes("Bitte die Rechnung als PDF.").await;
+    let pdf = policy_pdf();
+    let (_, upload) = h
+        .upload(
+            Some(&h.agent),
+            "Rechnung.pdf",
+            "application/pdf",
+            pdf.clone(),
+        )
+        .await;
+    h.sim.set_tunables(Tunables {
+        upload_failures: 1,
+        ..h.sim.tunables()
+    });
+    let (status, queued) = h
+        .send(
+            &conversation,
+            json!({"type": "document", "upload": upload["upload"]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let waiting = wait_for_backoff(&h, &id).await;
+    assert_eq!(waiting["error"]["code"], "2", "{waiting}");
+    assert!(
+        waiting["error"]["de"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hochladen der Datei fehlgeschlagen"),
+        "{waiting}"
+    );
+    assert!(h.accepted().is_empty());
+
+    // A new process finds the queued send and the file on disk.
+    h.restart().await;
+    h.clock.advance_millis(1_500);
+    let sent = h.outbox_until(&id, "sent").await;
+    assert_eq!(sent["attempts"], 2, "{sent}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let uploads = h.sim.uploads();
+    assert_eq!(uploads.len(), 2, "one refused, one accepted: {uploads:?}");
+    let media_id = uploads[1].media_id.clone().unwrap();
+    assert_eq!(h.sim.media_bytes(&media_id).unwrap(), pdf);
+    assert_eq!(
+        h.documents(),
+        vec![json!({"id": media_id, "filename": "Rechnung.pdf"})]
+    );
+}
+
+#[tokio::test]
+async fn a_media_id_meta_no_longer_knows_is_dropped_and_the_file_uploaded_again() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Schicken Sie mir das Formular?").await;
+    let (_, upload) = h
+        .upload(
+            Some(&h.agent),
+            "Formular.pdf",
+            "application/pdf",
+            policy_pdf(),
+        )
+        .await;
+    let draft = json!({"type": "document", "upload": upload["upload"]});
+    let (_, first) = h.send(&conversation, draft.clone()).await;
+    h.outbox_until(first["id"].as_str().unwrap(), "sent").await;
+    let old_id = h.sim.uploads()[0].media_id.clone().unwrap();
+    // Deleted at Meta (by hand, or expired early).
+    let deleted = h
+        .http
+        .delete(format!("{}/{old_id}", h.sim.graph_url()))
+        .bearer_auth(ACCESS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 200);
+
+    let (_, second) = h.send(&conversation, draft).await;
+    let id = second["id"].as_str().unwrap().to_owned();
+    let waiting = wait_for_backoff(&h, &id).await;
+    assert_eq!(waiting["error"]["code"], "100", "{waiting}");
+    h.clock.advance_millis(1_500);
+    h.outbox_until(&id, "sent").await;
+    let uploads = h.sim.uploads();
+    assert_eq!(uploads.len(), 2, "{uploads:?}");
+    let new_id = uploads[1].media_id.clone().unwrap();
+    assert_ne!(new_id, old_id);
+    let documents = h.documents();
+    assert_eq!(documents.len(), 2);
+    assert_eq!(documents[1]["id"], new_id.as_str());
 }

@@ -68,6 +68,8 @@ pub struct Tunables {
     pub pair_rate_limit_per_min: u32,
     /// The next N media downloads answer 503, to test download retries.
     pub media_failures: u32,
+    /// The next N media uploads answer 503 (Graph code 2), to test upload retries.
+    pub upload_failures: u32,
 }
 
 impl Default for Tunables {
@@ -90,6 +92,7 @@ impl Default for Tunables {
             batch_statuses: false,
             pair_rate_limit_per_min: 0,
             media_failures: 0,
+            upload_failures: 0,
         }
     }
 }

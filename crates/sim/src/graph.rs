@@ -48,6 +48,30 @@ impl GraphError {
         Self::wa(StatusCode::BAD_REQUEST, 100, "Invalid parameter", details)
     }
 
+    /// A send whose `{kind: {"id"}}` is no media this number may use
+    /// (never uploaded, expired after 30 days, deleted, another number's).
+    pub fn media_id(kind: &str) -> Self {
+        let text =
+            format!("Param {kind}.id is not a valid whatsapp business account media attachment ID");
+        Self {
+            http: StatusCode::BAD_REQUEST,
+            code: 100,
+            subcode: None,
+            message: format!("(#100) {text}"),
+            kind: "OAuthException",
+            whatsapp_details: Some(text),
+        }
+    }
+
+    pub fn service_unavailable() -> Self {
+        Self::wa(
+            StatusCode::SERVICE_UNAVAILABLE,
+            2,
+            "Service temporarily unavailable",
+            "The service is temporarily unavailable. Please retry your request later.",
+        )
+    }
+
     pub fn reengagement() -> Self {
         Self::wa(
             StatusCode::BAD_REQUEST,

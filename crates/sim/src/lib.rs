@@ -8,6 +8,8 @@
 //! Graph API (any `vNN.N`, or the pinned `api_version`; Bearer token or `access_token`):
 //! - `POST /{ver}/{phone_number_id}/messages` — WhatsApp sends and mark-as-read
 //! - `POST /{ver}/{page_id|me|ig_id}/messages` — Messenger / Instagram sends
+//! - `POST /{ver}/{phone_number_id}/media` — multipart upload (`messaging_product`, `type`,
+//!   `file`) → `{"id"}`; sends may then use `{"id": …}` from the same number for 30 days
 //! - `GET|DELETE /{ver}/{media_id}`, `GET /whatsapp_business/attachments/?mid=…` (download)
 //! - `GET|POST /{ver}/{waba_id}/message_templates`
 //!
@@ -15,13 +17,14 @@
 //! - `POST /sim/inbound` — an [`InboundRequest`]; `POST /sim/inbound/batch` —
 //!   `{"items":[…],"layout":"messages|changes|entries"}`
 //! - `POST /sim/scenarios/{name}` — see [`SCENARIOS`]; body `{"from"?, "channel"?}`
-//! - `GET /sim/sent`, `GET /sim/webhooks[?kind=inbound|status|template_status|error]`
+//! - `GET /sim/sent`, `GET /sim/uploads`, `GET /sim/webhooks[?kind=inbound|status|template_status|error]`
 //! - `GET|POST /sim/clock` — `{"advance_secs": n}`
 //! - `GET|POST /sim/config` — partial [`Tunables`]; unknown keys are rejected
 //! - `POST /sim/verify-webhook` — `{"channel"?, "verify_token"?}` → [`VerifyReport`]
 //! - `POST /sim/value-error` — `{"code": 130429}`; `POST /sim/reset` — clears the logs
 
 mod config;
+mod form;
 mod graph;
 mod inbound;
 mod media;
@@ -37,6 +40,7 @@ pub mod wire;
 
 pub use config::{Customer, FailureMode, SignatureMode, SimConfig, Tunables, WebhookTargets};
 pub use inbound::{BatchLayout, InboundContent, InboundError, InboundReceipt, InboundRequest};
+pub use media::UploadRecord;
 pub use routes::VerifyReport;
 pub use scenarios::{SCENARIOS, ScenarioError, ScenarioParams, ScenarioReport, ScenarioStep};
 pub use state::{Channel, SentRecord, Verdict, WebhookKind, WebhookRecord};
@@ -133,6 +137,20 @@ impl SimHandle {
     /// Everything the business sent, in order, with the sim's verdict.
     pub fn sent(&self) -> Vec<SentRecord> {
         self.sim.lock().sent.clone()
+    }
+
+    /// Every call to the media upload endpoint, in order, with the sim's verdict.
+    pub fn uploads(&self) -> Vec<UploadRecord> {
+        self.sim.lock().uploads.clone()
+    }
+
+    /// The bytes behind a media id (uploaded or a customer's), if the sim holds it.
+    pub fn media_bytes(&self, media_id: &str) -> Option<Vec<u8>> {
+        self.sim
+            .lock()
+            .media
+            .get(media_id)
+            .map(|m| m.bytes.as_ref().clone())
     }
 
     /// Every webhook delivery made, in order, with Resonanz's answer.

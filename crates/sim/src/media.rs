@@ -1,7 +1,10 @@
 //! Media the sim "receives" from customers: generated files, their ids, URLs and hashes.
 
-use crate::state::{Sim, new_numeric_id, random_token};
+use crate::graph::GraphError;
+use crate::state::{Sim, Verdict, new_numeric_id, random_token};
 use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -9,6 +12,44 @@ use std::sync::Arc;
 pub(crate) const URL_TTL_SECS: i64 = 300;
 /// Media ids that arrive in webhooks expire after seven days.
 pub(crate) const ID_TTL_SECS: i64 = 7 * 24 * 3600;
+/// Uploaded media persists 30 days.
+pub(crate) const UPLOAD_TTL_SECS: i64 = 30 * 24 * 3600;
+/// Largest upload body: a 100 MB document plus the form around it.
+pub(crate) const UPLOAD_BODY_LIMIT: usize = 100 * MB as usize + 64 * 1024;
+
+const MB: u64 = 1024 * 1024;
+
+/// Meta's supported media types for `POST /{phone_number_id}/media`, with
+/// the size limit of each (a separate copy from Resonanz's, on purpose).
+const UPLOAD_TYPES: &[(&str, u64)] = &[
+    ("audio/aac", 16 * MB),
+    ("audio/amr", 16 * MB),
+    ("audio/mpeg", 16 * MB),
+    ("audio/mp4", 16 * MB),
+    ("audio/ogg", 16 * MB),
+    ("text/plain", 100 * MB),
+    ("application/pdf", 100 * MB),
+    ("application/vnd.ms-powerpoint", 100 * MB),
+    ("application/msword", 100 * MB),
+    ("application/vnd.ms-excel", 100 * MB),
+    (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        100 * MB,
+    ),
+    (
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        100 * MB,
+    ),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        100 * MB,
+    ),
+    ("image/jpeg", 5 * MB),
+    ("image/png", 5 * MB),
+    ("image/webp", 500 * 1024),
+    ("video/mp4", 16 * MB),
+    ("video/3gpp", 16 * MB),
+];
 
 #[derive(Debug, Clone)]
 pub(crate) struct MediaItem {
@@ -18,6 +59,47 @@ pub(crate) struct MediaItem {
     /// Base64 of the SHA-256 of the bytes, as Meta sends it.
     pub sha256: String,
     pub created_at: i64,
+    /// The business number that uploaded it; `None` for a customer's file.
+    pub uploaded_by: Option<String>,
+}
+
+impl MediaItem {
+    /// Whether `phone_number_id` may send this id at `now`: unexpired, and an
+    /// upload only from the number that uploaded it.
+    pub fn usable_by(&self, phone_number_id: &str, now: i64) -> bool {
+        let ttl = match &self.uploaded_by {
+            Some(_) => UPLOAD_TTL_SECS,
+            None => ID_TTL_SECS,
+        };
+        now - self.created_at <= ttl
+            && self
+                .uploaded_by
+                .as_deref()
+                .is_none_or(|owner| owner == phone_number_id)
+    }
+}
+
+/// One call to the upload endpoint, with what the sim made of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub seq: u64,
+    /// Sim clock, unix seconds.
+    pub at: i64,
+    /// Phone number id from the path.
+    pub object_id: String,
+    pub http_status: u16,
+    pub verdict: Verdict,
+    pub error_code: Option<i64>,
+    pub error_details: Option<String>,
+    /// The media id handed out when accepted.
+    pub media_id: Option<String>,
+    /// The `type` field (or the file part's Content-Type).
+    pub mime_type: Option<String>,
+    /// The file part's filename.
+    pub filename: Option<String>,
+    pub size: usize,
+    /// Base64 SHA-256 of the file, as `GET /{media_id}` reports it.
+    pub sha256: Option<String>,
 }
 
 /// What kind of file a customer sends.
@@ -56,9 +138,116 @@ impl Sim {
             bytes: Arc::new(bytes),
             mime_type: mime.into(),
             created_at: self.now(),
+            uploaded_by: None,
         };
         self.lock().media.insert(item.id.clone(), item.clone());
         item
+    }
+
+    /// `POST /{ver}/{phone_number_id}/media`: Meta's checks, then the file is
+    /// kept under a fresh media id. Every call is recorded.
+    pub(crate) fn upload_media(
+        &self,
+        pnid: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Value, GraphError> {
+        let mut record = UploadRecord {
+            seq: 0,
+            at: self.now(),
+            object_id: pnid.to_owned(),
+            http_status: 200,
+            verdict: Verdict::Accepted,
+            error_code: None,
+            error_details: None,
+            media_id: None,
+            mime_type: None,
+            filename: None,
+            size: 0,
+            sha256: None,
+        };
+        let result = self.upload_inner(pnid, content_type, body, &mut record);
+        if let Err(e) = &result {
+            record.http_status = e.http.as_u16();
+            record.verdict = Verdict::Rejected;
+            record.error_code = Some(e.code);
+            record.error_details = e.details();
+        }
+        let mut st = self.lock();
+        record.seq = Sim::next_seq(&mut st);
+        st.uploads.push(record);
+        result
+    }
+
+    fn upload_inner(
+        &self,
+        pnid: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        record: &mut UploadRecord,
+    ) -> Result<Value, GraphError> {
+        {
+            let mut st = self.lock();
+            if st.tunables.upload_failures > 0 {
+                st.tunables.upload_failures -= 1;
+                return Err(GraphError::service_unavailable());
+            }
+        }
+        let fields = content_type
+            .and_then(|ct| crate::form::parse(ct, body))
+            .ok_or_else(|| GraphError::wa_param("The request must be multipart/form-data."))?;
+        let field = |name: &str| fields.iter().find(|f| f.name == name);
+        if field("messaging_product").and_then(|f| f.text()) != Some("whatsapp") {
+            return Err(GraphError::wa_param(
+                "The parameter messaging_product is required and must be whatsapp.",
+            ));
+        }
+        let file = field("file")
+            .filter(|f| f.filename.is_some())
+            .ok_or_else(|| GraphError::wa_param("The parameter file is required."))?;
+        record.filename = file.filename.clone();
+        record.size = file.data.len();
+        record.sha256 = Some(sha256_b64(&file.data));
+        let declared = field("type")
+            .and_then(|f| f.text())
+            .map(str::to_owned)
+            .or_else(|| file.content_type.clone())
+            .ok_or_else(|| GraphError::wa_param("The parameter type is required."))?;
+        record.mime_type = Some(declared.clone());
+        let essence = declared
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let Some((_, limit)) = UPLOAD_TYPES.iter().find(|(t, _)| *t == essence) else {
+            let types: Vec<&str> = UPLOAD_TYPES.iter().map(|(t, _)| *t).collect();
+            return Err(GraphError::wa_param(format!(
+                "Param file must be a file with one of the following types: {}. Received file of type '{essence}'.",
+                types.join(", ")
+            )));
+        };
+        if file.data.is_empty() {
+            return Err(GraphError::wa_param("Param file must not be empty."));
+        }
+        if file.data.len() as u64 > *limit {
+            return Err(GraphError::wa_param(format!(
+                "Param file is too large: {} bytes, at most {limit} bytes for {essence}.",
+                file.data.len()
+            )));
+        }
+        let item = MediaItem {
+            id: new_numeric_id(16),
+            sha256: sha256_b64(&file.data),
+            bytes: Arc::new(file.data.clone()),
+            mime_type: essence,
+            created_at: self.now(),
+            uploaded_by: Some(pnid.to_owned()),
+        };
+        record.media_id = Some(item.id.clone());
+        let id = item.id.clone();
+        self.lock().media.insert(id.clone(), item);
+        Ok(json!({ "id": id }))
     }
 
     /// A Messenger/Instagram attachment URL: a public CDN link (no token)

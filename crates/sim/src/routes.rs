@@ -3,7 +3,7 @@
 use crate::config::Tunables;
 use crate::graph::{GraphError, check_token, check_version};
 use crate::inbound::{BatchLayout, InboundError, InboundRequest};
-use crate::media::{ID_TTL_SECS, URL_TTL_SECS};
+use crate::media::{UPLOAD_BODY_LIMIT, URL_TTL_SECS};
 use crate::scenarios::{ScenarioError, ScenarioParams};
 use crate::state::{Channel, Sim, WebhookKind};
 use axum::Json;
@@ -35,7 +35,12 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/value-error", post(control_value_error))
         .route("/whatsapp_business/attachments/", get(media_download))
         .route("/cdn/attachments/{id}", get(cdn_download))
+        .route("/sim/uploads", get(control_uploads))
         .route("/{ver}/{id}/messages", post(graph_messages))
+        .route(
+            "/{ver}/{id}/media",
+            post(graph_media_upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
         .route(
             "/{ver}/{id}/message_templates",
             get(graph_templates_list)
@@ -85,6 +90,25 @@ async fn graph_messages(
     } else {
         Err(GraphError::unknown_object(&id, "post"))
     }
+}
+
+/// `POST /{ver}/{phone_number_id}/media`: a multipart upload for sending.
+async fn graph_media_upload(
+    State(sim): Shared,
+    Path((ver, id)): Path<(String, String)>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, GraphError> {
+    check_version(&sim, &ver)?;
+    check_token(&sim, &headers, q.get("access_token").map(String::as_str))?;
+    if id != sim.config.phone_number_id {
+        return Err(GraphError::unknown_object(&id, "post"));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    sim.upload_media(&id, content_type, &body).map(Json)
 }
 
 /// Version, token and WABA id of a `/{ver}/{waba}/message_templates` call.
@@ -157,8 +181,11 @@ async fn graph_media_info(
     }
     let now = sim.now();
     let item = sim.lock().media.get(&id).cloned();
+    let pnid = q
+        .get("phone_number_id")
+        .map_or(sim.config.phone_number_id.as_str(), String::as_str);
     let item = item
-        .filter(|m| now - m.created_at <= ID_TTL_SECS)
+        .filter(|m| m.usable_by(pnid, now))
         .ok_or_else(|| GraphError::unknown_object(&id, "get"))?;
     Ok(Json(json!({
         "messaging_product": "whatsapp",
@@ -324,6 +351,10 @@ async fn control_sent(State(sim): Shared) -> Response {
     Json(sim.lock().sent.clone()).into_response()
 }
 
+async fn control_uploads(State(sim): Shared) -> Response {
+    Json(sim.lock().uploads.clone()).into_response()
+}
+
 async fn control_webhooks(State(sim): Shared, Query(q): Q) -> Response {
     let kind = q
         .get("kind")
@@ -483,6 +514,7 @@ async fn control_value_error(State(sim): Shared, body: Bytes) -> Response {
 async fn control_reset(State(sim): Shared) -> Json<Value> {
     let mut st = sim.lock();
     st.sent.clear();
+    st.uploads.clear();
     st.webhooks.clear();
     Json(json!({"ok": true}))
 }

@@ -1,7 +1,7 @@
 //! The sim's memory: clock, service windows, rate counters, logs, media and templates.
 
 use crate::config::{SimConfig, Tunables};
-use crate::media::MediaItem;
+use crate::media::{MediaItem, UploadRecord};
 use crate::templates::Template;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,8 @@ pub(crate) struct State {
     pub sent: Vec<SentRecord>,
     pub webhooks: Vec<WebhookRecord>,
     pub media: HashMap<String, MediaItem>,
+    /// Every call to the media upload endpoint, in order.
+    pub uploads: Vec<UploadRecord>,
     pub templates: Vec<Template>,
     /// Inbound wamids delivered, for mark-as-read.
     pub inbound_ids: HashSet<String>,
@@ -135,6 +137,7 @@ impl Sim {
             sent: Vec::new(),
             webhooks: Vec::new(),
             media: HashMap::new(),
+            uploads: Vec::new(),
             templates: crate::templates::seed(),
             inbound_ids: HashSet::new(),
             seq: 0,

@@ -89,7 +89,7 @@ fn send_inner(sim: &Arc<Sim>, pnid: &str, body: &Value) -> Result<Outcome, (Grap
     let fail = |e: GraphError| (e, kind.clone());
 
     check_rate(sim, pnid).map_err(fail)?;
-    let checked = validate(sim, body).map_err(fail)?;
+    let checked = validate(sim, pnid, body).map_err(fail)?;
 
     let input = body["to"].as_str().unwrap_or_default().to_owned();
     let wa_id = normalise_to(sim, &input).map_err(fail)?;
@@ -305,7 +305,7 @@ fn max_len(v: &Value, max: usize, what: &str) -> Result<(), GraphError> {
     Ok(())
 }
 
-fn validate(sim: &Sim, body: &Value) -> Result<Checked, GraphError> {
+fn validate(sim: &Sim, pnid: &str, body: &Value) -> Result<Checked, GraphError> {
     if let Some(rt) = body.get("recipient_type")
         && rt.as_str() != Some("individual")
     {
@@ -336,6 +336,18 @@ fn validate(sim: &Sim, body: &Value) -> Result<Checked, GraphError> {
                 return Err(GraphError::wa_param(format!(
                     "{kind} needs exactly one of id or link."
                 )));
+            }
+            if let Some(id) = obj["id"].as_str().filter(|_| has_id) {
+                // An id must be media this number uploaded (or a customer sent), unexpired.
+                let now = sim.now();
+                let usable = sim
+                    .lock()
+                    .media
+                    .get(id)
+                    .is_some_and(|m| m.usable_by(pnid, now));
+                if !usable {
+                    return Err(GraphError::media_id(&kind));
+                }
             }
             if let Some(l) = link
                 && !(l.starts_with("https://") || l.starts_with("http://"))

@@ -103,6 +103,21 @@ pub enum Enqueued {
     Existing(OutboxRow),
 }
 
+/// A file an agent uploaded for sending; its bytes are in the blob store
+/// under `sha256`, the handle a draft names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OutboundFile {
+    pub sha256: String,
+    /// `document`, `image`, `audio` or `video`: how WhatsApp must send it.
+    pub kind: String,
+    pub mime_type: String,
+    pub size: i64,
+    /// Already sanitised (no path, no control characters).
+    pub filename: Option<String>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentKind {
@@ -454,6 +469,154 @@ macro_rules! outbound_sql {
                 .execute(pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            /// Claims one `queued` row by id (due or not), like `claim`.
+            pub(crate) async fn claim_one(pool: &Pool<Db>, id: &str, now: Timestamp) -> Result<Option<OutboxRow>> {
+                let sql = format!(
+                    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = $2, updated_at = $2 \
+                     WHERE id = $1 AND state = 'queued' RETURNING {OUTBOX_COLUMNS}"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .bind(now.0)
+                    .fetch_optional(pool)
+                    .await?;
+                row.as_ref().map(decode).transpose()
+            }
+
+            /// Gives a claimed row back (`sending` → `queued`) before any API
+            /// call; the claim does not count as an attempt.
+            pub(crate) async fn release(pool: &Pool<Db>, id: &str, now: Timestamp) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE outbox SET state = 'queued', attempts = attempts - 1, claimed_at = NULL, updated_at = $2 \
+                     WHERE id = $1 AND state = 'sending'",
+                )
+                .bind(id)
+                .bind(now.0)
+                .execute(pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            /// Settles a released (`queued`) row after a failed preparation
+            /// (the file upload): counts the attempt and records the error.
+            pub(crate) async fn settle_released(
+                pool: &Pool<Db>,
+                id: &str,
+                state: OutboxState,
+                next_attempt_at: Option<Timestamp>,
+                error: &OutboxError,
+                now: Timestamp,
+            ) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE outbox SET state = $2, attempts = attempts + 1, \
+                       next_attempt_at = COALESCE($3, next_attempt_at), last_error_code = $4, \
+                       last_error_de = $5, last_error_en = $6, updated_at = $7 \
+                     WHERE id = $1 AND state = 'queued'",
+                )
+                .bind(id)
+                .bind(state.as_str())
+                .bind(next_attempt_at.map(|t| t.0))
+                .bind(&error.code)
+                .bind(&error.de)
+                .bind(&error.en)
+                .bind(now.0)
+                .execute(pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            /// Same bytes again: the newest kind, type and name win; the first
+            /// uploader and time stay.
+            pub(crate) async fn save_file(pool: &Pool<Db>, file: &OutboundFile) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO outbound_files (sha256, kind, mime_type, size, filename, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (sha256) DO UPDATE SET kind = excluded.kind, mime_type = excluded.mime_type, \
+                       filename = excluded.filename",
+                )
+                .bind(&file.sha256)
+                .bind(&file.kind)
+                .bind(&file.mime_type)
+                .bind(file.size)
+                .bind(file.filename.as_deref())
+                .bind(&file.created_by)
+                .bind(file.created_at.0)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn file(pool: &Pool<Db>, sha256: &str) -> Result<Option<OutboundFile>> {
+                let row: Option<(String, String, String, i64, Option<String>, String, i64)> = sqlx::query_as(
+                    "SELECT sha256, kind, mime_type, size, filename, created_by, created_at \
+                     FROM outbound_files WHERE sha256 = $1",
+                )
+                .bind(sha256)
+                .fetch_optional(pool)
+                .await?;
+                Ok(row.map(|r| OutboundFile {
+                    sha256: r.0,
+                    kind: r.1,
+                    mime_type: r.2,
+                    size: r.3,
+                    filename: r.4,
+                    created_by: r.5,
+                    created_at: Timestamp(r.6),
+                }))
+            }
+
+            pub(crate) async fn media_upload(
+                pool: &Pool<Db>,
+                sha256: &str,
+                account: &str,
+                mime_type: &str,
+                uploaded_after: Timestamp,
+            ) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT media_id FROM media_uploads \
+                     WHERE sha256 = $1 AND account = $2 AND mime_type = $3 AND uploaded_at > $4",
+                )
+                .bind(sha256)
+                .bind(account)
+                .bind(mime_type)
+                .bind(uploaded_after.0)
+                .fetch_optional(pool)
+                .await?)
+            }
+
+            pub(crate) async fn record_media_upload(
+                pool: &Pool<Db>,
+                sha256: &str,
+                account: &str,
+                mime_type: &str,
+                media_id: &str,
+                now: Timestamp,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO media_uploads (sha256, account, mime_type, media_id, uploaded_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (sha256, account, mime_type) DO UPDATE SET media_id = excluded.media_id, \
+                       uploaded_at = excluded.uploaded_at",
+                )
+                .bind(sha256)
+                .bind(account)
+                .bind(mime_type)
+                .bind(media_id)
+                .bind(now.0)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn forget_media_upload(pool: &Pool<Db>, account: &str, media_id: &str) -> Result<()> {
+                sqlx::query("DELETE FROM media_uploads WHERE account = $1 AND media_id = $2")
+                    .bind(account)
+                    .bind(media_id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
             }
 
             pub(crate) async fn sending_claimed_before(pool: &Pool<Db>, before: Timestamp) -> Result<Vec<OutboxRow>> {
@@ -980,6 +1143,113 @@ impl Store {
             None,
             now
         )
+    }
+
+    /// Claims one `queued` row by id (after its file was uploaded, so it
+    /// goes out before the rows claimed after it); `None` if not `queued`.
+    pub async fn claim_outbox_row(&self, id: &str, now: Timestamp) -> Result<Option<OutboxRow>> {
+        on!(self, claim_one, write, id, now)
+    }
+
+    /// Gives a claimed row back to `queued` before any API call was made
+    /// (e.g. to upload its file first); the claim is not counted as an attempt.
+    /// False if the row was not `sending`.
+    pub async fn outbox_release(&self, id: &str, now: Timestamp) -> Result<bool> {
+        on!(self, release, write, id, now)
+    }
+
+    /// A released row whose preparation (file upload) failed and may pass:
+    /// counts the attempt, due again at `next_attempt_at`.
+    pub async fn outbox_released_retry(
+        &self,
+        id: &str,
+        next_attempt_at: Timestamp,
+        error: &OutboxError,
+        now: Timestamp,
+    ) -> Result<bool> {
+        on!(
+            self,
+            settle_released,
+            write,
+            id,
+            OutboxState::Queued,
+            Some(next_attempt_at),
+            error,
+            now
+        )
+    }
+
+    /// A released row whose preparation failed for good.
+    pub async fn outbox_released_failed(
+        &self,
+        id: &str,
+        error: &OutboxError,
+        now: Timestamp,
+    ) -> Result<bool> {
+        on!(
+            self,
+            settle_released,
+            write,
+            id,
+            OutboxState::Failed,
+            None,
+            error,
+            now
+        )
+    }
+
+    /// Records (or updates) an uploaded file's metadata.
+    pub async fn save_outbound_file(&self, file: &OutboundFile) -> Result<()> {
+        on!(self, save_file, write, file)
+    }
+
+    pub async fn outbound_file(&self, sha256: &str) -> Result<Option<OutboundFile>> {
+        on!(self, file, read, sha256)
+    }
+
+    /// Meta's media id for this file from this number, if uploaded after
+    /// `uploaded_after` (Meta keeps uploads 30 days).
+    pub async fn media_upload(
+        &self,
+        sha256: &str,
+        account: &str,
+        mime_type: &str,
+        uploaded_after: Timestamp,
+    ) -> Result<Option<String>> {
+        on!(
+            self,
+            media_upload,
+            read,
+            sha256,
+            account,
+            mime_type,
+            uploaded_after
+        )
+    }
+
+    pub async fn record_media_upload(
+        &self,
+        sha256: &str,
+        account: &str,
+        mime_type: &str,
+        media_id: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        on!(
+            self,
+            record_media_upload,
+            write,
+            sha256,
+            account,
+            mime_type,
+            media_id,
+            now
+        )
+    }
+
+    /// Drops a media id Meta no longer accepts, so the next send uploads again.
+    pub async fn forget_media_upload(&self, account: &str, media_id: &str) -> Result<()> {
+        on!(self, forget_media_upload, write, account, media_id)
     }
 
     /// Rows left in `sending` (a crash or an unknown outcome) claimed before `before`.

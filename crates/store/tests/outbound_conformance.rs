@@ -392,7 +392,171 @@ async fn raw_events_are_found_by_an_id_in_their_payload(t: TestStore) {
     store.close().await;
 }
 
+async fn a_released_row_is_not_an_attempt_and_uploads_are_reused(t: TestStore) {
+    let store = t.store;
+    let conversation = anna_writes(&store, "Hallo", "u").await;
+    store
+        .enqueue_outbox(draft(&conversation, "ob_u", "ku", T0))
+        .await
+        .unwrap();
+    let claimed = store.claim_outbox(T0, 10).await.unwrap();
+    assert_eq!(claimed[0].attempts, 1);
+    // Given back before any API call: queued again, claim not counted.
+    assert!(store.outbox_release("ob_u", T0).await.unwrap());
+    assert!(!store.outbox_release("ob_u", T0).await.unwrap());
+    let row = store.outbox("ob_u").await.unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (OutboxState::Queued, 0));
+    assert!(
+        store
+            .outbox_sending_before(T0.plus_millis(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A failed upload counts as an attempt and sets the next one.
+    let due = T0.plus_millis(2000);
+    assert!(
+        store
+            .outbox_released_retry("ob_u", due, &throttled(), T0)
+            .await
+            .unwrap()
+    );
+    let row = store.outbox("ob_u").await.unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (OutboxState::Queued, 1));
+    assert_eq!(row.next_attempt_at, due);
+    assert!(
+        store
+            .claim_outbox(T0.plus_millis(1999), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Claimed by id at once (the file is at Meta now), due or not.
+    let reclaimed = store.claim_outbox_row("ob_u", T0).await.unwrap().unwrap();
+    assert_eq!(
+        (reclaimed.state, reclaimed.attempts),
+        (OutboxState::Sending, 2)
+    );
+    assert!(store.claim_outbox_row("ob_u", T0).await.unwrap().is_none());
+    // Only a released (queued) row is settled this way.
+    assert!(
+        !store
+            .outbox_released_failed("ob_u", &throttled(), due)
+            .await
+            .unwrap()
+    );
+    assert!(store.outbox_release("ob_u", due).await.unwrap());
+    assert!(
+        store
+            .outbox_released_failed("ob_u", &throttled(), due)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.outbox("ob_u").await.unwrap().unwrap().state,
+        OutboxState::Failed
+    );
+
+    let sha = "a".repeat(64);
+    let file = OutboundFile {
+        sha256: sha.clone(),
+        kind: "document".into(),
+        mime_type: "application/pdf".into(),
+        size: 1234,
+        filename: Some("Versicherungsschein.pdf".into()),
+        created_by: "ag_1".into(),
+        created_at: T0,
+    };
+    store.save_outbound_file(&file).await.unwrap();
+    let renamed = OutboundFile {
+        filename: Some("Police.pdf".into()),
+        created_by: "ag_2".into(),
+        created_at: due,
+        ..file.clone()
+    };
+    store.save_outbound_file(&renamed).await.unwrap();
+    let stored = store.outbound_file(&sha).await.unwrap().unwrap();
+    assert_eq!(stored.filename.as_deref(), Some("Police.pdf"));
+    assert_eq!(
+        (stored.created_by.as_str(), stored.created_at),
+        ("ag_1", T0)
+    );
+    assert!(
+        store
+            .outbound_file(&"b".repeat(64))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let pn = "106540352242922";
+    let pdf = "application/pdf";
+    assert!(
+        store
+            .media_upload(&sha, pn, pdf, T0.plus_millis(-1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .record_media_upload(&sha, pn, pdf, "111", T0)
+        .await
+        .unwrap();
+    store
+        .record_media_upload(&sha, pn, pdf, "222", due)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .media_upload(&sha, pn, pdf, T0)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("222")
+    );
+    // Too old, another number, another type: not reused.
+    assert!(
+        store
+            .media_upload(&sha, pn, pdf, due)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .media_upload(&sha, "999", pdf, T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .media_upload(&sha, pn, "text/plain", T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.forget_media_upload(pn, "111").await.unwrap();
+    assert!(
+        store
+            .media_upload(&sha, pn, pdf, T0)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.forget_media_upload(pn, "222").await.unwrap();
+    assert!(
+        store
+            .media_upload(&sha, pn, pdf, T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.close().await;
+}
+
 conformance!(
+    a_released_row_is_not_an_attempt_and_uploads_are_reused,
     the_idempotency_key_stores_a_draft_once,
     a_row_is_claimed_once_and_retried_only_when_due,
     consent_history_decides_and_keyword_opt_outs_are_recorded_once,

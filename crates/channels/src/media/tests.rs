@@ -203,3 +203,160 @@ fn limits_follow_metas_table_and_keys_cannot_escape_the_store() {
         )
     );
 }
+
+#[test]
+fn uploads_follow_the_same_table_strictly() {
+    // Received documents may be of any type; uploaded ones only of Meta's list.
+    assert_eq!(
+        size_limit("document", "application/x-msdownload").unwrap(),
+        100 * MB
+    );
+    assert!(upload_limit("application/x-msdownload").is_none());
+    assert_eq!(upload_limit("application/pdf").unwrap().kind, "document");
+    assert_eq!(upload_limit("Image/PNG").unwrap().kind, "image");
+    assert_eq!(
+        upload_limit("audio/ogg; codecs=opus").unwrap().kind,
+        "audio"
+    );
+    assert_eq!(upload_limit("video/mp4").unwrap().kind, "video");
+    assert_eq!(
+        check_upload("image/jpeg", 5 * MB).unwrap().max_bytes,
+        5 * MB
+    );
+    assert_eq!(
+        check_upload("image/jpeg", 5 * MB + 1),
+        Err(MediaError::TooLarge {
+            size: 5 * MB + 1,
+            limit: 5 * MB
+        })
+    );
+    assert_eq!(check_upload("application/pdf", 0), Err(MediaError::Empty));
+    // Every type belongs to exactly one kind.
+    let mut all: Vec<&str> = WHATSAPP_MEDIA
+        .iter()
+        .flat_map(|l| l.mime_types.iter().copied())
+        .collect();
+    let count = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), count);
+    assert!(content_matches("application/pdf", PDF));
+    assert!(!content_matches("image/png", PDF));
+    assert!(content_matches("text/plain", b"Hallo"));
+}
+
+#[test]
+fn untrusted_filenames_lose_paths_controls_and_bidi_tricks() {
+    assert_eq!(
+        sanitize_filename("../../etc/Versicherungsschein.pdf").as_deref(),
+        Some("Versicherungsschein.pdf")
+    );
+    assert_eq!(
+        sanitize_filename("C:\\Users\\anna\\Police Müller.pdf").as_deref(),
+        Some("Police Müller.pdf")
+    );
+    assert_eq!(
+        sanitize_filename("Rechnung\u{202e}fdp.exe\r\n").as_deref(),
+        Some("Rechnungfdp.exe")
+    );
+    assert_eq!(
+        sanitize_filename("a\"b\u{0}.pdf").as_deref(),
+        Some("a'b.pdf")
+    );
+    assert_eq!(sanitize_filename(".."), None);
+    assert_eq!(sanitize_filename("  "), None);
+    assert_eq!(sanitize_filename(&"x".repeat(300)).unwrap().len(), 200);
+}
+
+#[tokio::test]
+async fn upload_posts_metas_multipart_form_and_returns_the_media_id() {
+    let mock = MockGraph::start(|_, _| json(200, json!({"id": "1037543291543636"}))).await;
+    let id = client(&mock.base_url)
+        .upload_media(
+            "106540352242922",
+            PDF,
+            "application/pdf",
+            "../Versicherungsschein.pdf",
+        )
+        .await
+        .unwrap();
+    assert_eq!(id, "1037543291543636");
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/v23.0/106540352242922/media");
+    assert_eq!(reqs[0].authorization.as_deref(), Some("Bearer tok"));
+    let content_type = reqs[0].content_type.clone().unwrap();
+    assert!(content_type.starts_with("multipart/form-data; boundary="));
+    let parts = crate::multipart::parse(&content_type, &reqs[0].body).unwrap();
+    let fields: Vec<(&str, Option<&str>, Option<&str>)> = parts
+        .iter()
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.filename.as_deref(),
+                p.content_type.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            ("messaging_product", None, None),
+            ("type", None, None),
+            (
+                "file",
+                Some("Versicherungsschein.pdf"),
+                Some("application/pdf")
+            ),
+        ]
+    );
+    assert_eq!(parts[0].value(), "whatsapp");
+    assert_eq!(parts[1].value(), "application/pdf");
+    assert_eq!(parts[2].data, PDF);
+    // The exact header lines curl -F 'file=@…;type=…' would send.
+    let text = String::from_utf8_lossy(&reqs[0].body);
+    assert!(text.contains(
+        "Content-Disposition: form-data; name=\"file\"; filename=\"Versicherungsschein.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4"
+    ));
+}
+
+#[tokio::test]
+async fn uploads_break_no_limit_and_metas_refusal_keeps_its_code() {
+    let mock = MockGraph::start(|_, _| {
+        json(
+            400,
+            json!({"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100,
+                "error_data": {"messaging_product": "whatsapp", "details": "Param file must be a file"}, "fbtrace_id": "Ax1"}}),
+        )
+    })
+    .await;
+    let c = client(&mock.base_url);
+    let big = vec![0xffu8; 5 * MB as usize + 1];
+    let err = c
+        .upload_media("1", &big, "image/jpeg", "foto.jpg")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, crate::outbound::SendErrorKind::Invalid);
+    assert!(err.message.contains("at most 5242880"), "{err}");
+    let err = c
+        .upload_media("1", b"MZ", "application/x-msdownload", "setup.exe")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, crate::outbound::SendErrorKind::Invalid);
+    assert!(
+        c.upload_media("1", b"", "application/pdf", "leer.pdf")
+            .await
+            .is_err()
+    );
+    assert!(mock.requests().is_empty(), "nothing left the process");
+
+    let err = c
+        .upload_media("1", PDF, "application/pdf", "Police.pdf")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, Some(100));
+    assert_eq!(err.http_status, Some(400));
+    assert_eq!(err.details.as_deref(), Some("Param file must be a file"));
+    assert!(err.explain_de().contains("Ungültiger Parameter"));
+}

@@ -88,6 +88,10 @@ pub enum ValidationError {
     BadRecipient(String),
     #[error("latitude/longitude out of range")]
     BadLocation,
+    #[error("files of type {mime_type:?} cannot be sent on WhatsApp")]
+    MediaType { mime_type: String },
+    #[error("file has {size} bytes, at most {max} allowed for its type")]
+    MediaSize { size: u64, max: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -65,6 +65,27 @@ async fn text_send_posts_exact_json_with_bearer_and_parses_the_wamid() {
     );
 }
 
+#[test]
+fn audio_and_video_by_media_id_match_meta_shapes() {
+    let audio = to_anna(WaContent::Audio {
+        media: MediaRef::Id("1037543291543636".into()),
+    });
+    let video = to_anna(WaContent::Video {
+        media: MediaRef::Id("1037543291543637".into()),
+        caption: Some("So melden Sie einen Glasschaden".into()),
+    });
+    assert_eq!(audio.to_json()["type"], "audio");
+    assert_eq!(audio.to_json()["audio"], json!({"id":"1037543291543636"}));
+    assert_eq!(
+        video.to_json()["video"],
+        json!({"id":"1037543291543637","caption":"So melden Sie einen Glasschaden"})
+    );
+    let empty = to_anna(WaContent::Audio {
+        media: MediaRef::Id(" ".into()),
+    });
+    assert!(empty.validate().is_err());
+}
+
 #[tokio::test]
 async fn template_document_location_reaction_and_interactive_bodies_match_meta_shapes() {
     let mock = MockGraph::start(|_, _| accepted()).await;

@@ -49,6 +49,14 @@ pub enum WaContent {
         media: MediaRef,
         caption: Option<String>,
     },
+    /// Audio takes no caption.
+    Audio {
+        media: MediaRef,
+    },
+    Video {
+        media: MediaRef,
+        caption: Option<String>,
+    },
     Location {
         latitude: f64,
         longitude: f64,
@@ -203,13 +211,19 @@ impl WaMessage {
                 }
                 Ok(())
             }
-            WaContent::Document { media, caption, .. } | WaContent::Image { media, caption } => {
+            WaContent::Document { media, caption, .. }
+            | WaContent::Image { media, caption }
+            | WaContent::Video { media, caption } => {
                 let (MediaRef::Id(r) | MediaRef::Link(r)) = media;
                 check_nonempty("media", r)?;
                 if let Some(c) = caption {
                     check_len("caption", c, 1024)?;
                 }
                 Ok(())
+            }
+            WaContent::Audio { media } => {
+                let (MediaRef::Id(r) | MediaRef::Link(r)) = media;
+                check_nonempty("media", r)
             }
             WaContent::Location {
                 latitude,
@@ -354,13 +368,18 @@ impl WaMessage {
                 }
                 ("document", Value::Object(m))
             }
-            WaContent::Image { media, caption } => {
+            WaContent::Image { media, caption } | WaContent::Video { media, caption } => {
                 let mut m = media.to_json();
                 if let Some(c) = caption {
                     m.insert("caption".into(), json!(c));
                 }
-                ("image", Value::Object(m))
+                let kind = match self.content {
+                    WaContent::Image { .. } => "image",
+                    _ => "video",
+                };
+                (kind, Value::Object(m))
             }
+            WaContent::Audio { media } => ("audio", Value::Object(media.to_json())),
             WaContent::Location {
                 latitude,
                 longitude,

@@ -35,16 +35,33 @@ pub enum Draft {
         #[serde(default)]
         preview_url: bool,
     },
-    /// A PDF or other file by public link or uploaded media id.
+    /// A PDF or other file by public link, Meta media id, or a file uploaded
+    /// to Resonanz (`upload`: the handle from `POST /api/media`, uploaded to
+    /// Meta just before the send).
     Document {
         link: Option<String>,
         media_id: Option<String>,
-        filename: String,
+        upload: Option<String>,
+        /// Shown to the customer; its extension picks the icon. Defaults to
+        /// the uploaded file's name.
+        filename: Option<String>,
         caption: Option<String>,
     },
     Image {
         link: Option<String>,
         media_id: Option<String>,
+        upload: Option<String>,
+        caption: Option<String>,
+    },
+    Audio {
+        link: Option<String>,
+        media_id: Option<String>,
+        upload: Option<String>,
+    },
+    Video {
+        link: Option<String>,
+        media_id: Option<String>,
+        upload: Option<String>,
         caption: Option<String>,
     },
     Location {
@@ -150,8 +167,11 @@ pub enum TemplateButton {
 pub enum DraftError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
-    #[error("give either link or media_id for the file")]
+    #[error("give exactly one of link, media_id or upload for the file")]
     Media,
+    /// The uploaded file has no Meta media id yet (the worker uploads it).
+    #[error("the uploaded file is not at Meta yet")]
+    UploadPending,
     #[error("{0} messages cannot be sent on {1}")]
     Unsupported(&'static str, Channel),
 }
@@ -162,7 +182,8 @@ impl DraftError {
             DraftError::Invalid(err) => {
                 format!("Die Nachricht verletzt eine Grenze von Meta: {err}")
             }
-            DraftError::Media => "Bitte genau eines angeben: link oder media_id.".into(),
+            DraftError::Media => "Bitte genau eines angeben: link, media_id oder upload.".into(),
+            DraftError::UploadPending => "Die Datei ist noch nicht bei Meta hochgeladen.".into(),
             DraftError::Unsupported(kind, channel) => {
                 format!("Nachrichten vom Typ {kind} können über {channel} nicht gesendet werden.")
             }
@@ -178,12 +199,30 @@ fn media(link: &Option<String>, media_id: &Option<String>) -> Result<MediaRef, D
     }
 }
 
+/// As `media`, with an uploaded file: `upload_id` is Meta's id for it.
+fn sendable(
+    link: &Option<String>,
+    media_id: &Option<String>,
+    upload: &Option<String>,
+    upload_id: Option<&str>,
+) -> Result<MediaRef, DraftError> {
+    match (link, media_id, upload) {
+        (None, None, Some(_)) => upload_id
+            .map(|id| MediaRef::Id(id.to_owned()))
+            .ok_or(DraftError::UploadPending),
+        (_, _, None) => media(link, media_id),
+        _ => Err(DraftError::Media),
+    }
+}
+
 impl Draft {
     pub fn type_name(&self) -> &'static str {
         match self {
             Draft::Text { .. } => "text",
             Draft::Document { .. } => "document",
             Draft::Image { .. } => "image",
+            Draft::Audio { .. } => "audio",
+            Draft::Video { .. } => "video",
             Draft::Location { .. } => "location",
             Draft::Buttons { .. } => "buttons",
             Draft::List { .. } => "list",
@@ -197,6 +236,8 @@ impl Draft {
             Draft::Text { .. } => MessageKind::Text,
             Draft::Document { .. } => MessageKind::Document,
             Draft::Image { .. } => MessageKind::Image,
+            Draft::Audio { .. } => MessageKind::Audio,
+            Draft::Video { .. } => MessageKind::Video,
             Draft::Location { .. } => MessageKind::Location,
             Draft::Buttons { .. } | Draft::List { .. } => MessageKind::Interactive,
             Draft::Reaction { .. } => MessageKind::Reaction,
@@ -208,7 +249,10 @@ impl Draft {
     pub fn text(&self) -> Option<String> {
         match self {
             Draft::Text { text, .. } => Some(text.clone()),
-            Draft::Document { caption, .. } | Draft::Image { caption, .. } => caption.clone(),
+            Draft::Document { caption, .. }
+            | Draft::Image { caption, .. }
+            | Draft::Video { caption, .. } => caption.clone(),
+            Draft::Audio { .. } => None,
             Draft::Buttons { body, .. } | Draft::List { body, .. } => Some(body.clone()),
             Draft::Location { name, address, .. } => name.clone().or_else(|| address.clone()),
             Draft::Reaction { emoji, .. } => Some(emoji.clone()).filter(|e| !e.is_empty()),
@@ -216,19 +260,46 @@ impl Draft {
         }
     }
 
-    pub fn attachments(&self) -> Vec<Attachment> {
-        let (kind, link, media_id, filename, caption) = match self {
+    /// The uploaded file's handle (hex SHA-256 of its bytes), if any.
+    pub fn upload(&self) -> Option<&str> {
+        match self {
+            Draft::Document { upload, .. }
+            | Draft::Image { upload, .. }
+            | Draft::Audio { upload, .. }
+            | Draft::Video { upload, .. } => upload.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The attachment as sent; `upload_id` is Meta's media id of an uploaded
+    /// file, whose handle goes into `sha256` so the timeline finds the blob.
+    pub fn attachments(&self, upload_id: Option<&str>) -> Vec<Attachment> {
+        let none = None;
+        let (kind, link, media_id, upload, filename, caption) = match self {
             Draft::Document {
                 link,
                 media_id,
+                upload,
                 filename,
                 caption,
-            } => ("document", link, media_id, Some(filename.clone()), caption),
+            } => ("document", link, media_id, upload, filename, caption),
             Draft::Image {
                 link,
                 media_id,
+                upload,
                 caption,
-            } => ("image", link, media_id, None, caption),
+            } => ("image", link, media_id, upload, &none, caption),
+            Draft::Audio {
+                link,
+                media_id,
+                upload,
+            } => ("audio", link, media_id, upload, &none, &none),
+            Draft::Video {
+                link,
+                media_id,
+                upload,
+                caption,
+            } => ("video", link, media_id, upload, &none, caption),
             _ => return Vec::new(),
         };
         vec![Attachment {
@@ -236,11 +307,13 @@ impl Draft {
             media_ref: link
                 .clone()
                 .or_else(|| media_id.clone())
+                .or_else(|| upload.as_ref().and(upload_id.map(str::to_owned)))
+                .or_else(|| upload.clone())
                 .unwrap_or_default(),
             mime_type: None,
-            filename,
+            filename: filename.clone(),
             caption: caption.clone(),
-            sha256: None,
+            sha256: upload.clone(),
         }]
     }
 
@@ -303,8 +376,14 @@ impl DraftEnvelope {
     }
 
     /// The WhatsApp message; `callback_data` (our outbox id) comes back in
-    /// every status webhook as `biz_opaque_callback_data`.
-    pub fn to_whatsapp(&self, to: &str, callback_data: &str) -> Result<WaMessage, DraftError> {
+    /// every status webhook as `biz_opaque_callback_data`; `upload_id` is
+    /// Meta's media id for the draft's uploaded file.
+    pub fn to_whatsapp(
+        &self,
+        to: &str,
+        callback_data: &str,
+        upload_id: Option<&str>,
+    ) -> Result<WaMessage, DraftError> {
         let content = match &self.draft {
             Draft::Text { text, preview_url } => WaContent::Text {
                 body: text.clone(),
@@ -313,19 +392,37 @@ impl DraftEnvelope {
             Draft::Document {
                 link,
                 media_id,
+                upload,
                 filename,
                 caption,
             } => WaContent::Document {
-                media: media(link, media_id)?,
+                media: sendable(link, media_id, upload, upload_id)?,
                 caption: caption.clone(),
-                filename: Some(filename.clone()),
+                filename: filename.clone(),
             },
             Draft::Image {
                 link,
                 media_id,
+                upload,
                 caption,
             } => WaContent::Image {
-                media: media(link, media_id)?,
+                media: sendable(link, media_id, upload, upload_id)?,
+                caption: caption.clone(),
+            },
+            Draft::Audio {
+                link,
+                media_id,
+                upload,
+            } => WaContent::Audio {
+                media: sendable(link, media_id, upload, upload_id)?,
+            },
+            Draft::Video {
+                link,
+                media_id,
+                upload,
+                caption,
+            } => WaContent::Video {
+                media: sendable(link, media_id, upload, upload_id)?,
                 caption: caption.clone(),
             },
             Draft::Location {
@@ -427,15 +524,35 @@ impl DraftEnvelope {
         let content = match &self.draft {
             Draft::Text { text, .. } => MetaContent::Text(text.clone()),
             Draft::Image {
-                link: Some(url), ..
+                link: Some(url),
+                upload: None,
+                ..
             } => MetaContent::Attachment {
                 kind: AttachmentType::Image,
                 url: url.clone(),
             },
             Draft::Document {
-                link: Some(url), ..
+                link: Some(url),
+                upload: None,
+                ..
             } => MetaContent::Attachment {
                 kind: AttachmentType::File,
+                url: url.clone(),
+            },
+            Draft::Audio {
+                link: Some(url),
+                upload: None,
+                ..
+            } => MetaContent::Attachment {
+                kind: AttachmentType::Audio,
+                url: url.clone(),
+            },
+            Draft::Video {
+                link: Some(url),
+                upload: None,
+                ..
+            } => MetaContent::Attachment {
+                kind: AttachmentType::Video,
                 url: url.clone(),
             },
             other => return Err(DraftError::Unsupported(other.type_name(), channel)),
@@ -497,13 +614,53 @@ mod tests {
         }))
         .unwrap();
         let wire = envelope
-            .to_whatsapp("491701234567", "ob_1")
+            .to_whatsapp("491701234567", "ob_1", None)
             .unwrap()
             .to_json();
         assert_eq!(wire["type"], "document");
         assert_eq!(wire["document"]["filename"], "Police_HR-123456.pdf");
         assert_eq!(wire["biz_opaque_callback_data"], "ob_1");
         assert_eq!(wire["to"], "+491701234567");
+    }
+
+    #[test]
+    fn an_uploaded_file_is_sent_by_the_media_id_meta_gave_it() {
+        let sha = "ab".repeat(32);
+        let envelope: DraftEnvelope = serde_json::from_value(json!({
+            "type": "document", "upload": sha, "filename": "Versicherungsschein.pdf",
+            "caption": "Ihr Versicherungsschein"
+        }))
+        .unwrap();
+        assert_eq!(envelope.draft.upload(), Some(sha.as_str()));
+        assert!(matches!(
+            envelope.to_whatsapp("491701234567", "ob_1", None),
+            Err(DraftError::UploadPending)
+        ));
+        let wire = envelope
+            .to_whatsapp("491701234567", "ob_1", Some("1037543291543636"))
+            .unwrap()
+            .to_json();
+        assert_eq!(
+            wire["document"],
+            json!({"id": "1037543291543636", "filename": "Versicherungsschein.pdf",
+                   "caption": "Ihr Versicherungsschein"})
+        );
+        let attachment = &envelope.draft.attachments(Some("1037543291543636"))[0];
+        assert_eq!(attachment.media_ref, "1037543291543636");
+        assert_eq!(attachment.sha256.as_deref(), Some(sha.as_str()));
+        // An upload beside a link is ambiguous; uploads go over WhatsApp only.
+        let both: DraftEnvelope = serde_json::from_value(json!({
+            "type": "video", "upload": sha, "link": "https://example.org/v.mp4"
+        }))
+        .unwrap();
+        assert!(matches!(
+            both.to_whatsapp("491701234567", "ob_1", Some("1")),
+            Err(DraftError::Media)
+        ));
+        assert!(matches!(
+            envelope.to_meta(Channel::Messenger, "7105448321", MessagingType::Response),
+            Err(DraftError::Unsupported("document", Channel::Messenger))
+        ));
     }
 
     #[test]
@@ -514,7 +671,7 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(
-            envelope.to_whatsapp("491701234567", "ob_1"),
+            envelope.to_whatsapp("491701234567", "ob_1", None),
             Err(DraftError::Invalid(_))
         ));
     }

@@ -42,6 +42,7 @@ impl Receipt {
         rendered_text: Option<String>,
         request: Value,
         sent: &SentMessage,
+        upload_id: Option<&str>,
         now: Timestamp,
     ) -> Self {
         Receipt {
@@ -52,7 +53,7 @@ impl Receipt {
             external_id: sent.id.clone(),
             kind: envelope.draft.message_kind(),
             text: rendered_text.or_else(|| envelope.draft.text()),
-            attachments: envelope.draft.attachments(),
+            attachments: envelope.draft.attachments(upload_id),
             location: envelope.draft.location(),
             reply_to: envelope.reply_to.clone(),
             sent_at: now,

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use resonanz_channels::click_to_chat;
+use resonanz_channels::media::sanitize_filename;
 use resonanz_channels::outbound::{MessagingType, SendError};
 use resonanz_channels::templates::{
     NewTemplate, ParameterFormat, TemplateIssue, validate_template,
@@ -46,11 +47,12 @@ pub fn routes() -> Router<AppState> {
             axum::routing::delete(delete_template),
         )
         .route("/api/click-to-chat", get(click_to_chat_code))
+        .merge(super::uploads::routes())
 }
 
-type ApiResult = Result<Response, Problem>;
+pub(crate) type ApiResult = Result<Response, Problem>;
 
-fn internal(err: impl std::fmt::Display) -> Problem {
+pub(crate) fn internal(err: impl std::fmt::Display) -> Problem {
     tracing::error!(error = %err, "API request failed");
     Problem::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -61,7 +63,7 @@ fn internal(err: impl std::fmt::Display) -> Problem {
     )
 }
 
-fn not_found(what: &str, id: &str) -> Problem {
+pub(crate) fn not_found(what: &str, id: &str) -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,
         "not-found",
@@ -86,7 +88,7 @@ fn unprocessable(slug: &str, en: &str, de: &str, detail: impl Into<String>) -> P
 }
 
 /// A problem document with extension members (RFC 9457 §3.2).
-fn problem_with(problem: Problem, extra: Value) -> Response {
+pub(crate) fn problem_with(problem: Problem, extra: Value) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut body = serde_json::to_value(&problem).unwrap_or_else(|_| json!({}));
     if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
@@ -233,9 +235,20 @@ async fn send_message(
     if let Draft::Reaction { message_id, .. } = &mut envelope.draft {
         *message_id = external_id_of(&app, message_id).await?;
     }
+    if let Draft::Document { filename, .. } = &mut envelope.draft {
+        // The customer sees it; an agent's text is as untrusted as a file's name.
+        *filename = filename.as_deref().and_then(sanitize_filename);
+    }
+    if let Some(problem) = attach_upload(&app, conversation.channel, &mut envelope).await? {
+        return Ok(problem);
+    }
     // Meta's limits are checked now, so the agent sees a bad draft at once.
+    // An uploaded file gets its Meta id only at send time; a stand-in checks the rest.
+    let stand_in = envelope.draft.upload().map(|_| "0");
     let shape = match conversation.channel {
-        Channel::WhatsApp => envelope.to_whatsapp(&recipient.value, "check").map(|_| ()),
+        Channel::WhatsApp => envelope
+            .to_whatsapp(&recipient.value, "check", stand_in)
+            .map(|_| ()),
         channel => envelope
             .to_meta(channel, &recipient.value, MessagingType::Response)
             .map(|_| ()),
@@ -311,6 +324,61 @@ async fn send_message(
             Ok((StatusCode::ACCEPTED, Json(view)).into_response())
         }
     }
+}
+
+/// Checks a draft's uploaded file (it exists, WhatsApp only, sent as the
+/// kind it is) and fills in a document's filename from the upload.
+async fn attach_upload(
+    app: &AppState,
+    channel: Channel,
+    envelope: &mut DraftEnvelope,
+) -> Result<Option<Response>, Problem> {
+    let Some(sha256) = envelope.draft.upload().map(str::to_owned) else {
+        return Ok(None);
+    };
+    let refuse = |slug: &str, en: &str, de: &str, detail: String| {
+        Some(problem_with(
+            unprocessable(slug, en, de, detail),
+            json!({"de": de, "en": en}),
+        ))
+    };
+    if channel != Channel::WhatsApp {
+        return Ok(refuse(
+            "upload-whatsapp-only",
+            "Uploaded files can only be sent over WhatsApp; use a link on this channel",
+            "Hochgeladene Dateien können nur über WhatsApp gesendet werden; auf diesem Kanal bitte einen Link verwenden",
+            format!("upload on {channel}"),
+        ));
+    }
+    let Some(file) = app.store.outbound_file(&sha256).await.map_err(internal)? else {
+        return Ok(refuse(
+            "unknown-upload",
+            "No uploaded file has this handle; upload it with POST /api/media first",
+            "Zu dieser Kennung gibt es keine hochgeladene Datei; bitte zuerst über POST /api/media hochladen",
+            format!("unknown upload {sha256:?}"),
+        ));
+    };
+    let wanted = envelope.draft.type_name();
+    if file.kind != wanted {
+        return Ok(refuse(
+            "upload-kind",
+            &format!(
+                "This file is a {} and cannot be sent as {wanted}",
+                file.kind
+            ),
+            &format!(
+                "Diese Datei ist vom Typ {} ({}) und kann nicht als {wanted} gesendet werden",
+                file.kind, file.mime_type
+            ),
+            format!("{} ({}) sent as {wanted}", file.kind, file.mime_type),
+        ));
+    }
+    if let Draft::Document { filename, .. } = &mut envelope.draft
+        && filename.is_none()
+    {
+        filename.clone_from(&file.filename);
+    }
+    Ok(None)
 }
 
 /// `GET /api/conversations/{id}/messages`: the thread with delivery states.

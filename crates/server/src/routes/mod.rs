@@ -1,3 +1,4 @@
 pub mod api;
 pub mod health;
+pub mod uploads;
 pub mod webhooks;

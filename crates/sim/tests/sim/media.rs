@@ -1,6 +1,7 @@
 use crate::support::*;
 use base64::Engine;
 use resonanz_sim::{InboundContent, InboundRequest};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 #[tokio::test]
@@ -119,5 +120,212 @@ async fn image_webhook_without_url_still_resolves_via_the_media_endpoint() {
     assert_eq!(info["mime_type"], "image/png");
     let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
     assert_eq!(digest, msg["image"]["sha256"].as_str().unwrap());
+    t.sim.shutdown().await;
+}
+
+/// `(name, Some((filename, type)), data)`: a text field or a file.
+type Field<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
+
+/// A multipart/form-data body as curl -F builds it.
+fn form(fields: &[Field<'_>]) -> (String, Vec<u8>) {
+    let boundary = "------------------------d74496d66958873e";
+    let mut body = Vec::new();
+    for (name, file, data) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some((filename, mime)) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {mime}\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n";
+
+impl TestSim {
+    async fn upload(
+        &self,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
+        let resp = self
+            .http
+            .post(format!("{}/{}/media", self.sim.graph_url(), self.pnid()))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn an_uploaded_pdf_gets_a_media_id_that_a_document_send_can_use_for_30_days() {
+    let t = spawn().await;
+    t.sim
+        .deliver_inbound(InboundRequest::text(
+            ANNA,
+            "Bitte schicken Sie mir die Police.",
+        ))
+        .await
+        .unwrap();
+    let (ct, body) = form(&[
+        ("messaging_product", None, b"whatsapp"),
+        ("type", None, b"application/pdf"),
+        (
+            "file",
+            Some(("Versicherungsschein.pdf", "application/pdf")),
+            PDF,
+        ),
+    ]);
+    let (status, resp) = t.upload(TOKEN, &ct, body).await;
+    assert_eq!(status, 200, "{resp}");
+    let media_id = resp["id"].as_str().unwrap().to_owned();
+    assert!(media_id.bytes().all(|b| b.is_ascii_digit()), "{media_id}");
+    assert_eq!(resp.as_object().unwrap().len(), 1, "only the id: {resp}");
+
+    let uploads = t.sim.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].media_id.as_deref(), Some(media_id.as_str()));
+    assert_eq!(
+        uploads[0].filename.as_deref(),
+        Some("Versicherungsschein.pdf")
+    );
+    assert_eq!(uploads[0].mime_type.as_deref(), Some("application/pdf"));
+    assert_eq!(uploads[0].size, PDF.len());
+    assert_eq!(t.sim.media_bytes(&media_id).as_deref(), Some(PDF));
+
+    let (status, info) = t
+        .graph_get(&format!("{}/{media_id}", t.sim.graph_url()))
+        .await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["mime_type"], "application/pdf");
+    assert_eq!(info["file_size"], PDF.len());
+    assert_eq!(
+        info["sha256"],
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(PDF))
+    );
+
+    let send = |id: &str| {
+        json!({"messaging_product": "whatsapp", "to": "+491701234567", "type": "document",
+               "document": {"id": id, "filename": "Versicherungsschein.pdf", "caption": "Ihr Versicherungsschein"}})
+    };
+    let (status, resp) = t.send_wa(send(&media_id)).await;
+    assert_eq!(status, 200, "{resp}");
+    let sent = t.sim.sent();
+    assert_eq!(
+        sent.last().unwrap().request["document"]["id"],
+        media_id.as_str()
+    );
+
+    let (status, resp) = t.send_wa(send("1234567890123456")).await;
+    assert_graph_error(status, &resp, 400, 100);
+    assert!(
+        resp["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("document.id is not a valid whatsapp business account media attachment ID"),
+        "{resp}"
+    );
+
+    // Uploads persist 30 days, then the id is refused like an unknown one.
+    t.sim.advance_clock(30 * 24 * 3600 + 1);
+    t.sim
+        .deliver_inbound(InboundRequest::text(ANNA, "Noch da?"))
+        .await
+        .unwrap();
+    let (status, resp) = t.send_wa(send(&media_id)).await;
+    assert_graph_error(status, &resp, 400, 100);
+    t.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_uploads_get_metas_errors_and_are_recorded_as_rejected() {
+    let t = spawn().await;
+    let pdf_form = |product: &[u8]| {
+        form(&[
+            ("messaging_product", None, product),
+            ("file", Some(("Police.pdf", "application/pdf")), PDF),
+        ])
+    };
+    let (ct, body) = pdf_form(b"whatsapp");
+    let (status, resp) = t.upload("wrong-token", &ct, body).await;
+    assert_eq!(status, 401, "{resp}");
+    assert_eq!(resp["error"]["code"], 190);
+
+    let (ct, body) = pdf_form(b"messenger");
+    let (status, resp) = t.upload(TOKEN, &ct, body).await;
+    assert_graph_error(status, &resp, 400, 100);
+
+    let (status, resp) = t
+        .upload(
+            TOKEN,
+            "application/json",
+            br#"{"messaging_product":"whatsapp"}"#.to_vec(),
+        )
+        .await;
+    assert_graph_error(status, &resp, 400, 100);
+
+    let (ct, body) = form(&[
+        ("messaging_product", None, b"whatsapp"),
+        ("type", None, b"application/pdf"),
+    ]);
+    let (status, resp) = t.upload(TOKEN, &ct, body).await;
+    assert_graph_error(status, &resp, 400, 100);
+    assert!(
+        resp["error"]["error_data"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("file")
+    );
+
+    let (ct, body) = form(&[
+        ("messaging_product", None, b"whatsapp"),
+        (
+            "file",
+            Some(("setup.exe", "application/x-msdownload")),
+            b"MZ\x90\x00",
+        ),
+    ]);
+    let (status, resp) = t.upload(TOKEN, &ct, body).await;
+    assert_graph_error(status, &resp, 400, 100);
+    assert!(
+        resp["error"]["error_data"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("Received file of type 'application/x-msdownload'"),
+        "{resp}"
+    );
+
+    let big = vec![0u8; 5 * 1024 * 1024 + 1];
+    let (ct, body) = form(&[
+        ("messaging_product", None, b"whatsapp"),
+        ("type", None, b"image/jpeg"),
+        ("file", Some(("foto.jpg", "image/jpeg")), &big),
+    ]);
+    let (status, resp) = t.upload(TOKEN, &ct, body).await;
+    assert_graph_error(status, &resp, 400, 100);
+
+    // Like sends, a call refused for its token is not recorded.
+    let uploads = t.sim.uploads();
+    assert_eq!(uploads.len(), 5);
+    assert!(
+        uploads
+            .iter()
+            .all(|u| u.verdict == resonanz_sim::Verdict::Rejected
+                && u.media_id.is_none()
+                && u.error_code == Some(100))
+    );
     t.sim.shutdown().await;
 }
