@@ -18,6 +18,8 @@ pub enum Backend {
     Sqlite {
         write: Pool<Sqlite>,
         read: Pool<Sqlite>,
+        /// Commits fsync (`synchronous=FULL`) so an ack survives power loss.
+        sync_full: bool,
     },
     Postgres(Pool<Postgres>),
 }
@@ -136,17 +138,17 @@ macro_rules! backend_sql {
             /// Only this process writes (SQLite's writer task), so ids can be computed.
             const SINGLE_WRITER: bool = $single_writer;
             type Db = $db;
-            type Tx = sqlx::Transaction<'static, Db>;
+            type Tx<'c> = sqlx::Transaction<'c, Db>;
 
             pub(crate) async fn apply(
-                pool: &Pool<Db>,
+                conn: &mut <Db as sqlx::Database>::Connection,
                 projections: &[&Projection],
                 mode: ApplyMode,
             ) -> Result<(Vec<IngestOutcome>, Vec<EventEnvelope>)> {
                 if mode == ApplyMode::Accept {
-                    return accept_raw(pool, projections).await;
+                    return accept_raw(conn, projections).await;
                 }
-                let mut tx = pool.begin().await?;
+                let mut tx = sqlx::Connection::begin(conn).await?;
                 let reproject = mode == ApplyMode::Reproject;
                 let raw_ids: Vec<Option<i64>> = if reproject {
                     let ids: Vec<Option<i64>> = projections.iter().map(|p| p.raw.id.map(|id| id.0)).collect();
@@ -244,7 +246,7 @@ macro_rules! backend_sql {
 
             /// Records that these raw events' projections are applied (a no-op for
             /// those already marked, as in a full replay).
-            async fn mark_projected(tx: &mut Tx, ids: &[Option<i64>]) -> Result<()> {
+            async fn mark_projected(tx: &mut Tx<'_>, ids: &[Option<i64>]) -> Result<()> {
                 let ids: Vec<i64> = ids.iter().flatten().copied().collect();
                 for chunk in ids.chunks(ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
@@ -265,13 +267,13 @@ macro_rules! backend_sql {
             /// the database and one fsync. Each raw event stands alone, so a chunk
             /// committed before a later one fails is simply a duplicate on retry.
             async fn accept_raw(
-                pool: &Pool<Db>,
+                conn: &mut <Db as sqlx::Database>::Connection,
                 projections: &[&Projection],
             ) -> Result<(Vec<IngestOutcome>, Vec<EventEnvelope>)> {
                 let mut claimed: HashMap<(String, String), i64> = HashMap::new();
                 for chunk in projections.chunks(ROWS_PER_STATEMENT) {
                     let mut query = raw_insert_returning(chunk, false);
-                    let rows: Vec<(i64, String, String)> = query.build_query_as().fetch_all(pool).await?;
+                    let rows: Vec<(i64, String, String)> = query.build_query_as().fetch_all(&mut *conn).await?;
                     claimed.extend(rows.into_iter().map(|(id, source, key)| ((source, key), id)));
                 }
                 let outcomes = first_claims(projections, claimed)
@@ -298,7 +300,7 @@ macro_rules! backend_sql {
                     .collect()
             }
 
-            async fn insert_raw(tx: &mut Tx, projections: &[&Projection], projected: bool) -> Result<Vec<Option<i64>>> {
+            async fn insert_raw(tx: &mut Tx<'_>, projections: &[&Projection], projected: bool) -> Result<Vec<Option<i64>>> {
                 if SINGLE_WRITER {
                     return insert_raw_single_writer(tx, projections, projected).await;
                 }
@@ -328,7 +330,7 @@ macro_rules! backend_sql {
             /// one INSERT get consecutive rowids after the current maximum. This
             /// avoids sqlx handing every returned row across threads.
             async fn insert_raw_single_writer(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 projections: &[&Projection],
                 projected: bool,
             ) -> Result<Vec<Option<i64>>> {
@@ -392,7 +394,7 @@ macro_rules! backend_sql {
             }
 
             async fn apply_messages(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 messages: &[MessageInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
@@ -408,7 +410,7 @@ macro_rules! backend_sql {
             /// applying them one by one: the first known identity decides the contact,
             /// otherwise the first identity derives a new one; the first copy wins.
             async fn apply_message_chunk(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 chunk: &[MessageInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
@@ -690,7 +692,7 @@ macro_rules! backend_sql {
             }
 
             async fn apply_status(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 raw_id: i64,
                 position: usize,
                 at: Timestamp,
@@ -718,7 +720,7 @@ macro_rules! backend_sql {
 
             #[allow(clippy::too_many_arguments)]
             async fn advance_delivery(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 raw_id: i64,
                 position: usize,
                 at: Timestamp,
@@ -752,7 +754,7 @@ macro_rules! backend_sql {
             }
 
             async fn apply_reaction(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 raw_id: i64,
                 position: usize,
                 at: Timestamp,
@@ -788,7 +790,7 @@ macro_rules! backend_sql {
             }
 
             async fn apply_watermark(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 raw_id: i64,
                 position: usize,
                 at: Timestamp,
@@ -819,7 +821,7 @@ macro_rules! backend_sql {
             }
 
             async fn insert_unrecognized(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 raw_id: i64,
                 position: usize,
                 kind: &str,
@@ -840,7 +842,7 @@ macro_rules! backend_sql {
 
             /// Which of these ids the table already holds (usually none).
             async fn existing_ids<'a>(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 table: &'static str,
                 ids: impl Iterator<Item = &'a str>,
             ) -> Result<std::collections::HashSet<String>> {
@@ -855,7 +857,7 @@ macro_rules! backend_sql {
             }
 
             async fn insert_mentions(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 mentions: &[MentionInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
@@ -903,7 +905,7 @@ macro_rules! backend_sql {
             }
 
             async fn insert_reviews(
-                tx: &mut Tx,
+                tx: &mut Tx<'_>,
                 reviews: &[ReviewInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
@@ -942,7 +944,7 @@ macro_rules! backend_sql {
                 Ok(())
             }
 
-            async fn insert_events(tx: &mut Tx, buffer: EventBuffer) -> Result<Vec<EventEnvelope>> {
+            async fn insert_events(tx: &mut Tx<'_>, buffer: EventBuffer) -> Result<Vec<EventEnvelope>> {
                 let mut events = buffer.events;
                 events.sort_by_key(|(raw_id, position, sub, _, _)| (*raw_id, *position, *sub));
                 let mut envelopes = Vec::with_capacity(events.len());
@@ -1290,7 +1292,11 @@ impl Backend {
                 .max_connections(options.read_connections.max(1))
                 .connect_with(connect)
                 .await?;
-            Ok(Backend::Sqlite { write, read })
+            Ok(Backend::Sqlite {
+                write,
+                read,
+                sync_full: options.sqlite_sync_full,
+            })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(options.read_connections.max(1) + 2)
@@ -1335,7 +1341,7 @@ impl Backend {
 
     pub async fn close(&self) {
         match self {
-            Backend::Sqlite { write, read } => {
+            Backend::Sqlite { write, read, .. } => {
                 read.close().await;
                 write.close().await;
             }
@@ -1360,7 +1366,38 @@ impl Backend {
         projections: &[&Projection],
         mode: ApplyMode,
     ) -> Result<(Vec<IngestOutcome>, Vec<EventEnvelope>)> {
-        dispatch!(self, apply, write, projections, mode)
+        match self {
+            Backend::Sqlite {
+                write, sync_full, ..
+            } => {
+                let mut conn = write.acquire().await?;
+                // A projection commit need not reach the disk on its own: the
+                // raw events it projects stay `projected = 0` until it does,
+                // and the next acceptance's fsync covers it (WAL is appended
+                // in order). So only acceptances and imports pay an fsync.
+                let relaxed = *sync_full && mode == ApplyMode::Reproject;
+                if relaxed {
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                let applied = sqlite_sql::apply(&mut conn, projections, mode).await;
+                if relaxed
+                    && let Err(err) = sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(&mut *conn)
+                        .await
+                {
+                    // Never let a relaxed connection serve an acceptance.
+                    conn.close_on_drop();
+                    return Err(err.into());
+                }
+                applied
+            }
+            Backend::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                postgres_sql::apply(&mut conn, projections, mode).await
+            }
+        }
     }
 
     pub(crate) async fn reset_projections(&self) -> Result<()> {

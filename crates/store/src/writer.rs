@@ -18,6 +18,11 @@ use tokio::sync::{mpsc, oneshot};
 /// so that under sustained load the projections keep up.
 const PROJECT_AT: usize = 1000;
 
+/// Longest an accepted raw event waits for its projection while
+/// acceptances keep arriving: projecting several acceptance groups at once
+/// costs one commit instead of one per group.
+const PROJECT_WITHIN: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// At most one WAL checkpoint this often.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -52,6 +57,8 @@ struct Writer {
     unprojected: Vec<Projection>,
     /// Commits wake the checkpointer; it ends when the writer is dropped.
     committed: mpsc::Sender<()>,
+    /// When the oldest of `unprojected` was accepted.
+    oldest_unprojected: Option<tokio::time::Instant>,
 }
 
 pub(crate) async fn run(
@@ -77,6 +84,7 @@ pub(crate) async fn run(
         max_batch,
         unprojected: Vec::new(),
         committed,
+        oldest_unprojected: None,
     };
     let mut held: Option<WriteJob> = None;
     loop {
@@ -85,8 +93,18 @@ pub(crate) async fn run(
             None => match jobs.try_recv() {
                 Ok(job) => job,
                 Err(TryRecvError::Empty) if !writer.unprojected.is_empty() => {
-                    writer.project_accepted().await;
-                    continue;
+                    let due = writer
+                        .oldest_unprojected
+                        .unwrap_or_else(tokio::time::Instant::now)
+                        + PROJECT_WITHIN;
+                    match tokio::time::timeout_at(due, jobs.recv()).await {
+                        Ok(Some(job)) => job,
+                        Ok(None) => break,
+                        Err(_) => {
+                            writer.project_accepted().await;
+                            continue;
+                        }
+                    }
                 }
                 Err(TryRecvError::Empty) => match jobs.recv().await {
                     Some(job) => job,
@@ -183,6 +201,8 @@ impl Writer {
         for (mut projection, outcome) in pending.projections.into_iter().zip(&outcomes) {
             if let IngestOutcome::Stored(id) = outcome {
                 projection.raw.id = Some(*id);
+                self.oldest_unprojected
+                    .get_or_insert_with(tokio::time::Instant::now);
                 self.unprojected.push(projection);
             }
         }
@@ -192,6 +212,7 @@ impl Writer {
     /// Applies the projections of accepted raw events. One that fails stays
     /// unprojected in the log and is retried when the server next starts.
     async fn project_accepted(&mut self) {
+        self.oldest_unprojected = None;
         if self.unprojected.is_empty() {
             return;
         }
