@@ -20,7 +20,6 @@ pub mod errors;
 pub mod handshake;
 pub mod media;
 pub mod meta_messaging;
-pub mod multipart;
 pub mod outbound;
 pub mod routing;
 pub mod signature;

@@ -4,10 +4,10 @@
 //! "download failed, retrying" instead of silently losing the file.
 
 use crate::errors::RetryAdvice;
-use crate::multipart::{self, Part};
 use crate::outbound::{GraphClient, SendError, ValidationError};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use reqwest::multipart::{Form, Part};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -457,17 +457,24 @@ impl GraphClient {
             SendError::invalid(&invalid)
         })?;
         let filename = sanitize_filename(filename).unwrap_or_else(|| "file".into());
-        let (content_type, body) = multipart::encode(&[
-            Part::text("messaging_product", "whatsapp"),
-            Part::text("type", &mime),
-            Part::file("file", &filename, &mime, bytes.to_vec()),
-        ]);
+        // The file part as `curl -F 'file=@…;type=…'` sends it.
+        let file = Part::bytes(bytes.to_vec())
+            .file_name(filename)
+            .mime_str(&mime)
+            .map_err(|_| {
+                SendError::invalid(&ValidationError::MediaType {
+                    mime_type: mime.clone(),
+                })
+            })?;
+        let form = Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime.clone())
+            .part("file", file);
         let request = self
             .http()
             .post(self.url(&format!("{phone_number_id}/media")))
-            .header(reqwest::header::CONTENT_TYPE, content_type)
             .timeout(UPLOAD_TIMEOUT)
-            .body(body);
+            .multipart(form);
         let reply = self.call(request).await?;
         match reply.get("id").and_then(Value::as_str) {
             Some(id) if !id.is_empty() => Ok(id.to_owned()),

@@ -24,7 +24,6 @@
 //! - `POST /sim/value-error` — `{"code": 130429}`; `POST /sim/reset` — clears the logs
 
 mod config;
-mod form;
 mod graph;
 mod inbound;
 mod media;

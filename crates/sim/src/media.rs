@@ -19,6 +19,21 @@ pub(crate) const UPLOAD_BODY_LIMIT: usize = 100 * MB as usize + 64 * 1024;
 
 const MB: u64 = 1024 * 1024;
 
+/// One part of an upload's `multipart/form-data` body.
+#[derive(Debug, Clone)]
+pub(crate) struct FormField {
+    pub name: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub data: Vec<u8>,
+}
+
+impl FormField {
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.data).ok()
+    }
+}
+
 /// Meta's supported media types for `POST /{phone_number_id}/media`, with
 /// the size limit of each (a separate copy from Resonanz's, on purpose).
 const UPLOAD_TYPES: &[(&str, u64)] = &[
@@ -149,8 +164,7 @@ impl Sim {
     pub(crate) fn upload_media(
         &self,
         pnid: &str,
-        content_type: Option<&str>,
-        body: &[u8],
+        fields: Result<Vec<FormField>, GraphError>,
     ) -> Result<Value, GraphError> {
         let mut record = UploadRecord {
             seq: 0,
@@ -166,7 +180,7 @@ impl Sim {
             size: 0,
             sha256: None,
         };
-        let result = self.upload_inner(pnid, content_type, body, &mut record);
+        let result = self.upload_inner(pnid, fields, &mut record);
         if let Err(e) = &result {
             record.http_status = e.http.as_u16();
             record.verdict = Verdict::Rejected;
@@ -182,8 +196,7 @@ impl Sim {
     fn upload_inner(
         &self,
         pnid: &str,
-        content_type: Option<&str>,
-        body: &[u8],
+        fields: Result<Vec<FormField>, GraphError>,
         record: &mut UploadRecord,
     ) -> Result<Value, GraphError> {
         {
@@ -193,9 +206,7 @@ impl Sim {
                 return Err(GraphError::service_unavailable());
             }
         }
-        let fields = content_type
-            .and_then(|ct| crate::form::parse(ct, body))
-            .ok_or_else(|| GraphError::wa_param("The request must be multipart/form-data."))?;
+        let fields = fields?;
         let field = |name: &str| fields.iter().find(|f| f.name == name);
         if field("messaging_product").and_then(|f| f.text()) != Some("whatsapp") {
             return Err(GraphError::wa_param(

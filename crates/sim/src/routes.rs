@@ -3,13 +3,14 @@
 use crate::config::Tunables;
 use crate::graph::{GraphError, check_token, check_version};
 use crate::inbound::{BatchLayout, InboundError, InboundRequest};
-use crate::media::{UPLOAD_BODY_LIMIT, URL_TTL_SECS};
+use crate::media::{FormField, UPLOAD_BODY_LIMIT, URL_TTL_SECS};
 use crate::scenarios::{ScenarioError, ScenarioParams};
 use crate::state::{Channel, Sim, WebhookKind};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -98,17 +99,46 @@ async fn graph_media_upload(
     Path((ver, id)): Path<(String, String)>,
     Query(q): Q,
     headers: HeaderMap,
-    body: Bytes,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Value>, GraphError> {
     check_version(&sim, &ver)?;
     check_token(&sim, &headers, q.get("access_token").map(String::as_str))?;
     if id != sim.config.phone_number_id {
         return Err(GraphError::unknown_object(&id, "post"));
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    sim.upload_media(&id, content_type, &body).map(Json)
+    let fields = read_form(form).await;
+    sim.upload_media(&id, fields).map(Json)
+}
+
+/// Every part of a `multipart/form-data` body; anything else (another
+/// Content-Type, a truncated or oversized form) is Meta's #100.
+async fn read_form(
+    form: Result<Multipart, MultipartRejection>,
+) -> Result<Vec<FormField>, GraphError> {
+    let unreadable = |detail: String| {
+        GraphError::wa_param(format!(
+            "The request must be multipart/form-data ({detail})."
+        ))
+    };
+    let mut form = form.map_err(|e| unreadable(e.body_text()))?;
+    let mut fields = Vec::new();
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| unreadable(e.body_text()))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(str::to_owned);
+        let data = field.bytes().await.map_err(|e| unreadable(e.body_text()))?;
+        fields.push(FormField {
+            name,
+            filename,
+            content_type,
+            data: Vec::from(data),
+        });
+    }
+    Ok(fields)
 }
 
 /// Version, token and WABA id of a `/{ver}/{waba}/message_templates` call.

@@ -288,32 +288,41 @@ async fn upload_posts_metas_multipart_form_and_returns_the_media_id() {
     assert_eq!(reqs[0].authorization.as_deref(), Some("Bearer tok"));
     let content_type = reqs[0].content_type.clone().unwrap();
     assert!(content_type.starts_with("multipart/form-data; boundary="));
-    let parts = crate::multipart::parse(&content_type, &reqs[0].body).unwrap();
-    let fields: Vec<(&str, Option<&str>, Option<&str>)> = parts
-        .iter()
-        .map(|p| {
-            (
-                p.name.as_str(),
-                p.filename.as_deref(),
-                p.content_type.as_deref(),
-            )
-        })
-        .collect();
+    // Read back as a server does: axum's multipart extractor (multer).
+    let request = axum::http::Request::builder()
+        .header("content-type", &content_type)
+        .body(axum::body::Body::from(reqs[0].body.clone()))
+        .unwrap();
+    let mut form =
+        <axum::extract::Multipart as axum::extract::FromRequest<()>>::from_request(request, &())
+            .await
+            .unwrap();
+    let mut parts = Vec::new();
+    while let Some(field) = form.next_field().await.unwrap() {
+        let head = (
+            field.name().map(str::to_owned),
+            field.file_name().map(str::to_owned),
+            field.content_type().map(str::to_owned),
+        );
+        parts.push((head, field.bytes().await.unwrap()));
+    }
+    let heads: Vec<_> = parts.iter().map(|(head, _)| head.clone()).collect();
+    let some = |s: &str| Some(s.to_owned());
     assert_eq!(
-        fields,
+        heads,
         vec![
-            ("messaging_product", None, None),
-            ("type", None, None),
+            (some("messaging_product"), None, None),
+            (some("type"), None, None),
             (
-                "file",
-                Some("Versicherungsschein.pdf"),
-                Some("application/pdf")
+                some("file"),
+                some("Versicherungsschein.pdf"),
+                some("application/pdf")
             ),
         ]
     );
-    assert_eq!(parts[0].value(), "whatsapp");
-    assert_eq!(parts[1].value(), "application/pdf");
-    assert_eq!(parts[2].data, PDF);
+    assert_eq!(parts[0].1, "whatsapp");
+    assert_eq!(parts[1].1, "application/pdf");
+    assert_eq!(parts[2].1, PDF);
     // The exact header lines curl -F 'file=@…;type=…' would send.
     let text = String::from_utf8_lossy(&reqs[0].body);
     assert!(text.contains(

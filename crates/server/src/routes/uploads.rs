@@ -11,9 +11,10 @@ use crate::app::AppState;
 use crate::outbound::auth::Agent;
 use crate::problem::Problem;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::multipart::MultipartError;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -21,7 +22,6 @@ use resonanz_channels::media::{
     self, BlobStore, MediaError, WHATSAPP_MEDIA, check_upload, content_matches, essence,
     sanitize_filename,
 };
-use resonanz_channels::multipart;
 use resonanz_store::{OutboundFile, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -108,44 +108,91 @@ fn bad_upload(detail: impl Into<String>) -> Problem {
 
 /// An uploaded file before any check.
 struct Received {
-    bytes: Vec<u8>,
+    bytes: Bytes,
     mime_type: Option<String>,
     filename: Option<String>,
 }
 
-/// The file, its declared type and name, from a form or a raw body.
-fn read_upload(headers: &HeaderMap, query: &UploadQuery, body: Bytes) -> Result<Received, Problem> {
-    let content_type = headers
+/// The body is over the route's own limit (a 100 MB file plus its form).
+fn body_too_large() -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "file-too-large",
+        "The file is too large: WhatsApp takes at most 100 MB",
+        "Die Datei ist zu groß: WhatsApp nimmt höchstens 100 MB an",
+        format!("the body exceeds {UPLOAD_BODY_LIMIT} bytes"),
+    )
+}
+
+fn unreadable_form(err: MultipartError) -> Problem {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        body_too_large()
+    } else {
+        bad_upload(err.body_text())
+    }
+}
+
+/// The file, its declared type and name, from a form (`file` part, optional
+/// `type` and `filename` fields) or a raw body (its Content-Type).
+async fn read_upload(
+    app: &AppState,
+    query: &UploadQuery,
+    request: Request,
+) -> Result<Received, Problem> {
+    let content_type = request
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if essence(content_type) != "multipart/form-data" {
+        .unwrap_or("")
+        .to_owned();
+    if essence(&content_type) != "multipart/form-data" {
+        let bytes = Bytes::from_request(request, app)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    body_too_large()
+                } else {
+                    bad_upload(rejection.body_text())
+                }
+            })?;
         return Ok(Received {
-            bytes: body.to_vec(),
-            mime_type: query
-                .mime_type
-                .clone()
-                .or_else(|| Some(content_type.to_owned())),
+            bytes,
+            mime_type: query.mime_type.clone().or(Some(content_type)),
             filename: query.filename.clone(),
         });
     }
-    let parts = multipart::parse(content_type, &body).map_err(|e| bad_upload(e.to_string()))?;
-    let text = |name: &str| {
-        parts
-            .iter()
-            .find(|p| p.name == name && p.filename.is_none())
-            .map(|p| p.value())
-    };
-    let declared = query.mime_type.clone().or_else(|| text("type"));
-    let named = query.filename.clone().or_else(|| text("filename"));
-    let file = parts
-        .into_iter()
-        .find(|p| p.name == "file")
-        .ok_or_else(|| bad_upload("the form has no \"file\" part"))?;
+    let mut form = Multipart::from_request(request, app)
+        .await
+        .map_err(|rejection| bad_upload(rejection.body_text()))?;
+    let (mut declared, mut named, mut file) = (None, None, None);
+    while let Some(field) = form.next_field().await.map_err(unreadable_form)? {
+        let is_text = field.file_name().is_none();
+        match field.name().unwrap_or("") {
+            "file" if file.is_none() => {
+                let filename = field.file_name().map(str::to_owned);
+                let content_type = field.content_type().map(str::to_owned);
+                let bytes = field.bytes().await.map_err(unreadable_form)?;
+                file = Some(Received {
+                    bytes,
+                    mime_type: content_type,
+                    filename,
+                });
+            }
+            "type" if is_text && declared.is_none() => {
+                declared = Some(field.text().await.map_err(unreadable_form)?);
+            }
+            "filename" if is_text && named.is_none() => {
+                named = Some(field.text().await.map_err(unreadable_form)?);
+            }
+            // Anything else is skipped unread.
+            _ => {}
+        }
+    }
+    let file = file.ok_or_else(|| bad_upload("the form has no \"file\" part"))?;
     Ok(Received {
-        bytes: file.data,
-        mime_type: declared.or(file.content_type),
-        filename: named.or(file.filename),
+        bytes: file.bytes,
+        mime_type: query.mime_type.clone().or(declared).or(file.mime_type),
+        filename: query.filename.clone().or(named).or(file.filename),
     })
 }
 
@@ -154,30 +201,16 @@ fn read_upload(headers: &HeaderMap, query: &UploadQuery, body: Bytes) -> Result<
 async fn upload(
     State(app): State<AppState>,
     agent: Agent,
-    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    request: Request,
 ) -> ApiResult {
     agent.require(Role::Agent)?;
     let Query(query) = query.map_err(|e| bad_upload(e.body_text()))?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "file-too-large",
-                "The file is too large: WhatsApp takes at most 100 MB",
-                "Die Datei ist zu groß: WhatsApp nimmt höchstens 100 MB an",
-                format!("the body exceeds {UPLOAD_BODY_LIMIT} bytes"),
-            )
-        } else {
-            bad_upload(rejection.body_text())
-        }
-    })?;
     let Received {
         bytes,
         mime_type: declared,
         filename,
-    } = read_upload(&headers, &query, body)?;
+    } = read_upload(&app, &query, request).await?;
     let filename = filename.as_deref().and_then(sanitize_filename);
     // No type, or only "some bytes": the file name's extension decides.
     let mime = declared
