@@ -1,5 +1,8 @@
 //! The `resonanz` command.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod agent_cmd;
 mod analysis_cmd;
 mod bench;

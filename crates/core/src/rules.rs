@@ -210,6 +210,12 @@ impl OptOutKeywords {
         )
     }
 
+    /// The longest message `matches` can accept: a keyword with room for
+    /// surrounding whitespace and punctuation ("  Stopp!!! ").
+    pub fn longest_match_chars(&self) -> usize {
+        self.0.iter().map(|w| w.chars().count()).max().unwrap_or(0) + 32
+    }
+
     /// The keyword the message consists of. Surrounding whitespace and
     /// closing punctuation ("Stopp!") are ignored; "Stopp bitte nicht" is no opt-out.
     pub fn matches(&self, message: &str) -> Option<&str> {

@@ -899,14 +899,27 @@ macro_rules! outbound_sql {
                 .transpose()
             }
 
-            pub(crate) async fn message_text(pool: &Pool<Db>, id: &str) -> Result<Option<(MessageRef, Option<String>, i64)>> {
-                let Some(message) = message_ref(pool, id).await? else { return Ok(None) };
-                let (body, sent_at): (Option<String>, i64) =
-                    sqlx::query_as("SELECT body, sent_at FROM messages WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(pool)
-                        .await?;
-                Ok(Some((message, body, sent_at)))
+            pub(crate) async fn short_message_texts(
+                pool: &Pool<Db>,
+                ids: &[&str],
+                max_chars: i64,
+            ) -> Result<Vec<(String, String, i64)>> {
+                let mut found = Vec::new();
+                for chunk in ids.chunks(500) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "SELECT id, body, sent_at FROM messages WHERE body IS NOT NULL AND length(body) <= ",
+                    );
+                    query.push_bind(max_chars).push(" AND id IN (");
+                    let mut list = query.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    query.push(")");
+                    let rows: Vec<(String, String, i64)> =
+                        query.build_query_as().persistent(false).fetch_all(pool).await?;
+                    found.extend(rows);
+                }
+                Ok(found)
             }
 
             /// Raw events of `source` received since `since` whose payload contains `needle`.
@@ -1367,13 +1380,19 @@ impl Store {
         on!(self, message_ref, read, id)
     }
 
-    /// A message with its text and send time (for keyword detection).
-    pub async fn message_text(
+    /// Id, text and send time of those of `ids` whose text is at most
+    /// `max_chars` long (keyword detection reads only short messages).
+    pub async fn short_message_texts(
         &self,
-        id: &str,
-    ) -> Result<Option<(MessageRef, Option<String>, Timestamp)>> {
-        let found = on!(self, message_text, read, id)?;
-        Ok(found.map(|(m, body, at)| (m, body, Timestamp(at))))
+        ids: &[&str],
+        max_chars: usize,
+    ) -> Result<Vec<(String, String, Timestamp)>> {
+        let max_chars = i64::try_from(max_chars).unwrap_or(i64::MAX);
+        let found = on!(self, short_message_texts, read, ids, max_chars)?;
+        Ok(found
+            .into_iter()
+            .map(|(id, body, at)| (id, body, Timestamp(at)))
+            .collect())
     }
 
     pub async fn raw_events_containing(

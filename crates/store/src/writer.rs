@@ -21,7 +21,7 @@ const PROJECT_AT: usize = 1000;
 /// Longest an accepted raw event waits for its projection while
 /// acceptances keep arriving: projecting several acceptance groups at once
 /// costs one commit instead of one per group.
-const PROJECT_WITHIN: std::time::Duration = std::time::Duration::from_millis(20);
+const PROJECT_WITHIN: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// At most one WAL checkpoint this often.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -157,7 +157,10 @@ pub(crate) async fn run(
         }
         if mode == ApplyMode::Accept {
             writer.accept(group).await;
-            if writer.unprojected.len() >= PROJECT_AT {
+            let due = writer
+                .oldest_unprojected
+                .is_some_and(|oldest| oldest.elapsed() >= PROJECT_WITHIN);
+            if due || writer.unprojected.len() >= PROJECT_AT {
                 writer.project_accepted().await;
             }
         } else {

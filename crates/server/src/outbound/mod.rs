@@ -33,6 +33,7 @@ use resonanz_core::{Channel, MessageKind, Timestamp};
 use resonanz_store::{
     CachedTemplate, ConsentKind, ConsentRecord, ConversationInfo, OutboxError, Store,
 };
+use std::collections::HashMap;
 
 pub use worker::SenderWorker;
 
@@ -187,6 +188,7 @@ pub async fn catch_up(app: &AppState) -> anyhow::Result<()> {
         let Some(last) = events.last().map(|e| e.seq) else {
             break;
         };
+        let mut texts: Vec<(&str, &str, Channel)> = Vec::new();
         for envelope in &events {
             match &envelope.event {
                 DomainEvent::MessageReceived {
@@ -195,16 +197,7 @@ pub async fn catch_up(app: &AppState) -> anyhow::Result<()> {
                     channel,
                     kind: MessageKind::Text,
                     ..
-                } => {
-                    record_keyword_opt_out(
-                        store,
-                        &keywords,
-                        message_id.as_str(),
-                        contact_id.as_str(),
-                        *channel,
-                    )
-                    .await?;
-                }
+                } => texts.push((message_id.as_str(), contact_id.as_str(), *channel)),
                 DomainEvent::Unrecognized { raw_event_id, kind }
                     if kind == "whatsapp:message_template_status_update" =>
                 {
@@ -231,39 +224,53 @@ pub async fn catch_up(app: &AppState) -> anyhow::Result<()> {
                 _ => {}
             }
         }
+        record_keyword_opt_outs(store, &keywords, &texts).await?;
         cursor = last;
         store.set_cursor(EVENTS_CURSOR, cursor).await?;
     }
     Ok(())
 }
 
-async fn record_keyword_opt_out(
+/// Records an opt-out for each of `messages` (id, contact, channel) whose
+/// text is exactly a keyword. One query for all: most messages are long.
+async fn record_keyword_opt_outs(
     store: &Store,
     keywords: &OptOutKeywords,
-    message_id: &str,
-    contact_id: &str,
-    channel: Channel,
+    messages: &[(&str, &str, Channel)],
 ) -> anyhow::Result<()> {
-    let Some((_, Some(body), sent_at)) = store.message_text(message_id).await? else {
+    if messages.is_empty() {
         return Ok(());
-    };
-    let Some(keyword) = keywords.matches(&body) else {
-        return Ok(());
-    };
-    let fresh = store
-        .record_consent(&ConsentRecord {
-            contact_id: contact_id.to_owned(),
-            channel,
-            kind: ConsentKind::OptOut,
-            source: "keyword".into(),
-            recorded_by: "customer".into(),
-            at: sent_at,
-            evidence: Some(keyword.to_owned()),
-            origin: Some(format!("keyword:{message_id}")),
-        })
+    }
+    let ids: Vec<&str> = messages.iter().map(|(id, _, _)| *id).collect();
+    let texts = store
+        .short_message_texts(&ids, keywords.longest_match_chars())
         .await?;
-    if fresh {
-        tracing::info!(contact_id, channel = %channel, "opt-out keyword recorded");
+    let texts: HashMap<&str, (&str, Timestamp)> = texts
+        .iter()
+        .map(|(id, body, at)| (id.as_str(), (body.as_str(), *at)))
+        .collect();
+    for (message_id, contact_id, channel) in messages {
+        let Some((body, sent_at)) = texts.get(message_id) else {
+            continue;
+        };
+        let Some(keyword) = keywords.matches(body) else {
+            continue;
+        };
+        let fresh = store
+            .record_consent(&ConsentRecord {
+                contact_id: (*contact_id).to_owned(),
+                channel: *channel,
+                kind: ConsentKind::OptOut,
+                source: "keyword".into(),
+                recorded_by: "customer".into(),
+                at: *sent_at,
+                evidence: Some(keyword.to_owned()),
+                origin: Some(format!("keyword:{message_id}")),
+            })
+            .await?;
+        if fresh {
+            tracing::info!(contact_id, channel = %channel, "opt-out keyword recorded");
+        }
     }
     Ok(())
 }
