@@ -152,8 +152,8 @@ macro_rules! backend_sql {
                 let reproject = mode == ApplyMode::Reproject;
                 let raw_ids: Vec<Option<i64>> = if reproject {
                     let ids: Vec<Option<i64>> = projections.iter().map(|p| p.raw.id.map(|id| id.0)).collect();
-                    mark_projected(&mut tx, &ids).await?;
-                    ids
+                    let claimed = mark_projected(&mut tx, &ids).await?;
+                    ids.into_iter().map(|id| id.filter(|id| claimed.contains(id))).collect()
                 } else {
                     insert_raw(&mut tx, projections, true).await?
                 };
@@ -244,10 +244,13 @@ macro_rules! backend_sql {
                 Ok((outcomes, envelopes))
             }
 
-            /// Records that these raw events' projections are applied (a no-op for
-            /// those already marked, as in a full replay).
-            async fn mark_projected(tx: &mut Tx<'_>, ids: &[Option<i64>]) -> Result<()> {
+            /// Claims the projection of these raw events: returns those this
+            /// transaction marked projected. Another claimant (a second node
+            /// recovering at start, or the writer that accepted them) finds
+            /// them marked and projects nothing, so no event is recorded twice.
+            async fn mark_projected(tx: &mut Tx<'_>, ids: &[Option<i64>]) -> Result<std::collections::HashSet<i64>> {
                 let ids: Vec<i64> = ids.iter().flatten().copied().collect();
+                let mut claimed = std::collections::HashSet::with_capacity(ids.len());
                 for chunk in ids.chunks(ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "UPDATE raw_events SET projected = 1 WHERE projected = 0 AND id IN (",
@@ -256,10 +259,11 @@ macro_rules! backend_sql {
                     for id in chunk {
                         list.push_bind(*id);
                     }
-                    query.push(")");
-                    query.build().persistent(false).execute(&mut **tx).await?;
+                    query.push(") RETURNING id");
+                    let rows: Vec<(i64,)> = query.build_query_as().persistent(false).fetch_all(&mut **tx).await?;
+                    claimed.extend(rows.into_iter().map(|(id,)| id));
                 }
-                Ok(())
+                Ok(claimed)
             }
 
             /// Stores raw events only, marked unprojected: one autocommitted

@@ -512,7 +512,57 @@ async fn accepted_deliveries_are_projected_after_the_ack_in_log_order(t: TestSto
     assert!(store.unprojected_raw_events(10).await.unwrap().is_empty());
 }
 
+/// After a crash, two nodes (PostgreSQL) or a restart racing a replay find
+/// the same unprojected raw events: each is projected by one of them only.
+async fn two_claimants_project_each_raw_event_once(t: TestStore) {
+    let store = &t.store;
+    let deliveries: Vec<Projection> = (0..30)
+        .map(|i| {
+            projection(
+                Source::WhatsApp,
+                &format!("claim-{i}"),
+                vec![
+                    whatsapp_text(
+                        &format!("wamid.claim.{i}"),
+                        &format!("4917100000{:02}", i % 5),
+                        "Wann kommt der Gutachter?",
+                        1_750_000_000 + i,
+                    ),
+                    status(
+                        &format!("wamid.out.{i}"),
+                        DeliveryState::Delivered,
+                        1_750_000_000 + i,
+                    ),
+                    Inbound::Unrecognized(Unrecognized {
+                        kind: "whatsapp:new_kind".into(),
+                        raw: serde_json::json!({"n": i}),
+                    }),
+                ],
+            )
+        })
+        .collect();
+    store.accept(deliveries).await.unwrap();
+    store.flush().await.unwrap();
+    let live = store.snapshot().await.unwrap();
+    let events = store.counts().await.unwrap().events;
+    // The state a crash between acknowledgement and projection leaves.
+    store.reset_projections().await.unwrap();
+    let other = Store::open(&t.url, StoreOptions::default()).await.unwrap();
+    let raws = store.unprojected_raw_events(100).await.unwrap();
+    assert_eq!(raws.len(), 30);
+    let mine: Vec<Projection> = raws.iter().cloned().map(reparse).collect();
+    let theirs: Vec<Projection> = raws.into_iter().map(reparse).collect();
+    let (a, b) = tokio::join!(store.reproject(mine), other.reproject(theirs));
+    a.unwrap();
+    b.unwrap();
+    other.close().await;
+    assert_eq!(store.counts().await.unwrap().events, events);
+    assert_eq!(store.snapshot().await.unwrap(), live);
+    assert!(store.unprojected_raw_events(10).await.unwrap().is_empty());
+}
+
 conformance!(
+    two_claimants_project_each_raw_event_once,
     accepted_deliveries_are_projected_after_the_ack_in_log_order,
     a_message_is_stored_with_its_raw_event_and_projected,
     a_duplicate_delivery_changes_nothing,

@@ -7,6 +7,8 @@ use resonanz_store::{Store, StoreOptions};
 
 pub struct TestStore {
     pub store: Store,
+    /// Where a second node would connect to the same database.
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -16,6 +18,7 @@ pub async fn sqlite_store() -> TestStore {
     let store = Store::open(&url, StoreOptions::default()).await.unwrap();
     TestStore {
         store,
+        url,
         _dir: Some(dir),
     }
 }
@@ -49,7 +52,11 @@ pub async fn postgres_store() -> TestStore {
     let separator = if pg_url().contains('?') { '&' } else { '?' };
     let url = format!("{}{separator}options=-c%20search_path%3D{schema}", pg_url());
     let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-    TestStore { store, _dir: None }
+    TestStore {
+        store,
+        url,
+        _dir: None,
+    }
 }
 
 /// Runs each named `async fn(TestStore)` once on SQLite and once on PostgreSQL.
