@@ -8,6 +8,7 @@ use resonanz_store::{Store, StoreOptions};
 pub struct TestStore {
     pub store: Store,
     /// Where a second node would connect to the same database.
+    #[allow(dead_code)] // not every suite opens a second node
     pub url: String,
     _dir: Option<tempfile::TempDir>,
 }
