@@ -20,6 +20,8 @@ pub enum Backend {
         read: Pool<Sqlite>,
         /// Commits fsync (`synchronous=FULL`) so an ack survives power loss.
         sync_full: bool,
+        /// The database file (its `.setup-lock` sibling serialises set-up).
+        path: std::path::PathBuf,
     },
     Postgres(Pool<Postgres>),
 }
@@ -1254,6 +1256,27 @@ macro_rules! dispatch {
     };
 }
 
+/// Serialises setting up one SQLite file (WAL switch, migrations) across
+/// processes, e.g. `resonanz import` beside a starting server: held until the
+/// returned file is dropped.
+async fn lock_sqlite_setup(path: &std::path::Path) -> Result<std::fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".setup-lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|err| StoreError::Io(err.to_string()))?
+    .map_err(|err| StoreError::Io(format!("locking the database for set-up: {err}")))
+}
+
 impl Backend {
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Backend> {
         if let Some(path) = url
@@ -1288,6 +1311,9 @@ impl Backend {
                 // Multi-row statements differ by row count; a small cache would evict
                 // the per-message statements and re-prepare them on every use.
                 .statement_cache_capacity(2048);
+            // Switching a new file to WAL needs it alone; a second process
+            // opening it at that moment would get SQLITE_BUSY at once.
+            let lock = lock_sqlite_setup(std::path::Path::new(path)).await?;
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(connect.clone())
@@ -1296,10 +1322,12 @@ impl Backend {
                 .max_connections(options.read_connections.max(1))
                 .connect_with(connect)
                 .await?;
+            drop(lock);
             Ok(Backend::Sqlite {
                 write,
                 read,
                 sync_full: options.sqlite_sync_full,
+                path: path.into(),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -1322,8 +1350,12 @@ impl Backend {
 
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Backend::Sqlite { write, .. } => {
-                sqlx::migrate!("./migrations/sqlite").run(write).await?
+            Backend::Sqlite { write, path, .. } => {
+                // sqlx locks migrations on PostgreSQL only.
+                let lock = lock_sqlite_setup(path).await?;
+                let migrated = sqlx::migrate!("./migrations/sqlite").run(write).await;
+                drop(lock);
+                migrated?
             }
             Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }

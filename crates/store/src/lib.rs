@@ -36,6 +36,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data could not be read back: {0}")]
     Corrupt(String),
+    #[error("file system: {0}")]
+    Io(String),
     #[error("the store is shut down")]
     Closed,
 }

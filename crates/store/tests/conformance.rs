@@ -582,3 +582,21 @@ async fn an_unknown_database_url_is_a_clear_error() {
         .unwrap();
     assert!(err.to_string().contains("use sqlite://PATH"), "{err}");
 }
+
+/// `resonanz import` beside a starting server: both open a new SQLite file
+/// and migrate it at once; neither may fail on the other's half-applied step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_opening_a_new_sqlite_file_at_once_both_migrate_it() {
+    for _ in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+        let (a, b) = tokio::join!(
+            Store::open(&url, StoreOptions::default()),
+            Store::open(&url, StoreOptions::default())
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.counts().await.unwrap(), b.counts().await.unwrap());
+        a.close().await;
+        b.close().await;
+    }
+}
