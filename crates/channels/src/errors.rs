@@ -129,6 +129,13 @@ pub static TABLE: &[MetaErrorInfo] = &[
         Permanent,
     ),
     info(
+        132012,
+        "Parameter format does not match format in the created template",
+        "Der Kopf der Nachricht passt nicht zur Vorlage: Die Vorlage erwartet im Kopf eine andere Art von Datei (Bild, Video oder Dokument) oder einen Text. Vorlage und Anhang prüfen.",
+        "The message header does not match the template: the template expects another kind of file (image, video or document) or text in its header. Check the template and the attachment.",
+        Permanent,
+    ),
+    info(
         132001,
         "Template does not exist",
         "Die Vorlage existiert nicht in dieser Sprache (oder ist noch nicht freigegeben).",
@@ -273,8 +280,8 @@ mod tests {
     #[test]
     fn window_template_and_auth_errors_are_permanent() {
         for code in [
-            131047, 470, 131026, 131049, 131053, 132000, 132001, 132015, 100, 190, 368, 131031,
-            551, 10, 200, 230,
+            131047, 470, 131026, 131049, 131053, 132000, 132001, 132012, 132015, 100, 190, 368,
+            131031, 551, 10, 200, 230,
         ] {
             assert_eq!(classify(Some(400), Some(code)), Permanent, "{code}");
         }

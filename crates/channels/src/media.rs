@@ -130,6 +130,115 @@ pub fn check_upload(mime_type: &str, size: u64) -> Result<&'static MediaLimit, M
     Ok(limit)
 }
 
+/// WhatsApp stickers: WebP, exactly 512×512 pixels, at most 100 KB when
+/// static and 500 KB when animated (the table row holds the larger limit).
+pub const STICKER_SIDE: u32 = 512;
+pub const STICKER_STATIC_MAX: u64 = 100 * 1024;
+pub const STICKER_ANIMATED_MAX: u64 = 500 * 1024;
+
+/// What a WebP file's header says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WebpInfo {
+    pub width: u32,
+    pub height: u32,
+    pub animated: bool,
+}
+
+/// Reads the canvas size and the animation flag from a WebP header (simple
+/// lossy `VP8 `, lossless `VP8L` or extended `VP8X`); `None` when the bytes
+/// are not WebP. Nothing is decoded.
+pub fn webp_info(bytes: &[u8]) -> Option<WebpInfo> {
+    if bytes.len() < 20 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WEBP" {
+        return None;
+    }
+    let fourcc = &bytes[12..16];
+    let data = &bytes[20..];
+    let le24 = |b: &[u8]| u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+    match fourcc {
+        b"VP8X" if data.len() >= 10 => Some(WebpInfo {
+            width: le24(&data[4..7]) + 1,
+            height: le24(&data[7..10]) + 1,
+            animated: data[0] & 0x02 != 0,
+        }),
+        b"VP8L" if data.len() >= 5 && data[0] == 0x2f => {
+            let bits = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
+            Some(WebpInfo {
+                width: (bits & 0x3fff) + 1,
+                height: ((bits >> 14) & 0x3fff) + 1,
+                animated: false,
+            })
+        }
+        b"VP8 " if data.len() >= 10 && data[3..6] == [0x9d, 0x01, 0x2a] => Some(WebpInfo {
+            width: u32::from(u16::from_le_bytes([data[6], data[7]]) & 0x3fff),
+            height: u32::from(u16::from_le_bytes([data[8], data[9]]) & 0x3fff),
+            animated: false,
+        }),
+        _ => None,
+    }
+}
+
+/// Why a file cannot be sent as a WhatsApp sticker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum StickerError {
+    #[error("not a readable WebP image")]
+    NotWebp,
+    #[error("a sticker must be {STICKER_SIDE}×{STICKER_SIDE} pixels, this one is {width}×{height}")]
+    Dimensions { width: u32, height: u32 },
+    #[error("a {} sticker may have at most {max} bytes, this one has {size}", if *.animated { "animated" } else { "static" })]
+    TooLarge { size: u64, max: u64, animated: bool },
+}
+
+impl StickerError {
+    pub fn message_de(&self) -> String {
+        match self {
+            StickerError::NotWebp => "Die Datei ist kein lesbares WebP-Bild.".into(),
+            StickerError::Dimensions { width, height } => format!(
+                "Ein Sticker muss {STICKER_SIDE}×{STICKER_SIDE} Pixel groß sein, diese Datei hat {width}×{height}."
+            ),
+            StickerError::TooLarge {
+                size,
+                max,
+                animated,
+            } => format!(
+                "Ein {} Sticker darf höchstens {} KB groß sein, diese Datei hat {} KB.",
+                if *animated {
+                    "animierter"
+                } else {
+                    "statischer"
+                },
+                max / 1024,
+                size.div_ceil(1024)
+            ),
+        }
+    }
+}
+
+/// Checks a WebP file against WhatsApp's sticker rules.
+pub fn check_sticker(bytes: &[u8]) -> Result<WebpInfo, StickerError> {
+    let info = webp_info(bytes).ok_or(StickerError::NotWebp)?;
+    if info.width != STICKER_SIDE || info.height != STICKER_SIDE {
+        return Err(StickerError::Dimensions {
+            width: info.width,
+            height: info.height,
+        });
+    }
+    let max = if info.animated {
+        STICKER_ANIMATED_MAX
+    } else {
+        STICKER_STATIC_MAX
+    };
+    let size = bytes.len() as u64;
+    if size > max {
+        return Err(StickerError::TooLarge {
+            size,
+            max,
+            animated: info.animated,
+        });
+    }
+    Ok(info)
+}
+
 /// File extensions of the types in [`WHATSAPP_MEDIA`], the usual one first.
 const EXTENSIONS: &[(&str, &str)] = &[
     ("pdf", "application/pdf"),
@@ -375,6 +484,43 @@ impl BlobStore {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Moves a blob out of sight before it is deleted (an atomic rename), so
+    /// a writer storing the same content meanwhile writes a fresh file and
+    /// the caller can still [`put_back`](Self::put_back) the old one if the
+    /// blob turns out to be needed. `None` when there is no such blob.
+    pub async fn set_aside(&self, sha256_hex: &str) -> Result<Option<PathBuf>, MediaError> {
+        let Some(path) = self.path_for(sha256_hex) else {
+            return Ok(None);
+        };
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let aside =
+            path.with_file_name(format!(".{sha256_hex}.{}.{n}.removing", std::process::id()));
+        match tokio::fs::rename(&path, &aside).await {
+            Ok(()) => Ok(Some(aside)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Restores a blob set aside (same content, so replacing a fresh copy is harmless).
+    pub async fn put_back(&self, sha256_hex: &str, aside: &Path) -> Result<(), MediaError> {
+        let path = self
+            .path_for(sha256_hex)
+            .ok_or_else(|| MediaError::Io(format!("not a blob key: {sha256_hex}")))?;
+        tokio::fs::rename(aside, &path).await?;
+        Ok(())
+    }
+
+    /// Deletes a blob set aside for good.
+    pub async fn discard(&self, aside: &Path) -> Result<(), MediaError> {
+        match tokio::fs::remove_file(aside).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -96,6 +96,20 @@ fn component<'a>(components: &'a [Value], kind: &str) -> Option<&'a Value> {
     })
 }
 
+/// The HEADER component's `format` in upper case (`TEXT`, `IMAGE`, `VIDEO`,
+/// `DOCUMENT`, `LOCATION`); `None` for a template without a header. A header
+/// without `format` is text, as Meta lists it.
+pub fn header_format(components: &[Value]) -> Option<String> {
+    let header = component(components, "HEADER")?;
+    Some(
+        header
+            .get("format")
+            .and_then(Value::as_str)
+            .unwrap_or("TEXT")
+            .to_ascii_uppercase(),
+    )
+}
+
 /// A template to submit for review (`components` in Meta's JSON shape).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTemplate {

@@ -43,6 +43,8 @@ enum Command {
     Replay,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Delete uploaded files no message uses, unused for `[media] upload_retention_days`.
+    CleanUploads,
     /// Measure throughput and memory.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -204,6 +206,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let store = open_store(&settings).await?;
             println!("database schema is up to date ({})", store.backend_name());
             store.close().await;
+            Ok(())
+        }
+        Command::CleanUploads => {
+            let store = open_store(&settings).await?;
+            let now = resonanz_core::Clock::now(&resonanz_core::SystemClock);
+            let report = resonanz_server::outbound::cleanup::run_once(&store, &settings, now).await;
+            store.close().await;
+            println!("{}", report?);
             Ok(())
         }
         Command::Bench(BenchCommand::Ingest { count, concurrency }) => {

@@ -89,6 +89,7 @@ impl Application {
         let store = self.state.store.clone();
         let media = crate::media::MediaWorker::new(&self.state).spawn();
         let sender = crate::outbound::SenderWorker::new(&self.state).spawn();
+        let cleaner = crate::outbound::cleanup::UploadCleaner::new(&self.state).spawn();
         let router = router(self.state);
         tracing::info!(address = %self.listener.local_addr()?, "Resonanz is listening");
         let served = axum::serve(self.listener, router)
@@ -97,6 +98,7 @@ impl Application {
             .context("serving HTTP");
         media.stop().await;
         sender.stop().await;
+        cleaner.stop().await;
         served?;
         store.close().await;
         tracing::info!("shut down cleanly");

@@ -124,6 +124,12 @@ pub struct MediaSettings {
     pub retry_max_secs: u64,
     /// Downloads running at once. Default 4.
     pub concurrency: usize,
+    /// Agents' uploads (`POST /api/media`) that no message uses are deleted
+    /// this many days after they were last uploaded or named in a draft.
+    /// Default 7; 0 keeps them for ever.
+    pub upload_retention_days: u64,
+    /// How often `serve` looks for such uploads. Default 3600 s.
+    pub upload_cleanup_interval_secs: u64,
 }
 
 impl Default for MediaSettings {
@@ -134,6 +140,8 @@ impl Default for MediaSettings {
             retry_base_ms: 2000,
             retry_max_secs: 3600,
             concurrency: 4,
+            upload_retention_days: 7,
+            upload_cleanup_interval_secs: 3600,
         }
     }
 }
@@ -245,6 +253,7 @@ mod tests {
             )?;
             jail.set_env("RESONANZ_DATABASE_URL", "postgres://db/resonanz");
             jail.set_env("RESONANZ_META__APP_SECRET", "from-env");
+            jail.set_env("RESONANZ_MEDIA__UPLOAD_RETENTION_DAYS", "30");
             // Variables that are not settings do not break loading.
             jail.set_env("RESONANZ_CONFIG", "resonanz.toml");
             jail.set_env("RESONANZ_TEST_PG_URL", "postgres://elsewhere/test");
@@ -255,6 +264,8 @@ mod tests {
             assert_eq!(settings.meta.whatsapp[0].phone_number_id, "106540352242922");
             assert_eq!(settings.max_body_bytes, 3 * 1024 * 1024);
             assert_eq!(settings.media.dir, std::path::Path::new("data/media"));
+            assert_eq!(settings.media.upload_retention_days, 30);
+            assert_eq!(settings.media.upload_cleanup_interval_secs, 3600);
             Ok(())
         });
     }

@@ -184,6 +184,11 @@ impl MediaWorker {
                 {
                     // The blob is there; the next round downloads it again and records it.
                     tracing::warn!(message_id = %job.message_id, error = %err, "media stored but not recorded");
+                } else if !self.blob_present(&stored.blob.sha256).await {
+                    // The upload cleanup removed the same bytes (an agent's old
+                    // unused upload) just before the row claimed them: fetch again.
+                    self.record_failure(job, "file removed while being stored", true)
+                        .await;
                 } else {
                     tracing::info!(message_id = %job.message_id, sha256 = %stored.blob.sha256, size = stored.blob.size, "media stored");
                 }
@@ -193,6 +198,13 @@ impl MediaWorker {
                 self.record_failure(job, &err.to_string(), err.is_retryable())
                     .await;
             }
+        }
+    }
+
+    async fn blob_present(&self, sha256: &str) -> bool {
+        match self.blobs.path_for(sha256) {
+            Some(path) => tokio::fs::try_exists(path).await.unwrap_or(true),
+            None => true,
         }
     }
 

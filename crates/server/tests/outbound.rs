@@ -646,6 +646,7 @@ async fn a_send_whose_answer_was_lost_is_adopted_from_the_status_webhook_not_res
             contact_id: info.contact_id.clone(),
             conversation_id: info.id.clone(),
             payload: reply("Ihre Rechnung folgt."),
+            upload: None,
             created_by: "test".into(),
             now,
             blocked: None,
@@ -715,6 +716,7 @@ async fn a_send_with_an_unknown_outcome_and_no_proof_fails_instead_of_resending(
             contact_id: info.contact_id.clone(),
             conversation_id: info.id.clone(),
             payload: reply("Wir melden uns."),
+            upload: None,
             created_by: "test".into(),
             now,
             blocked: None,
@@ -1379,4 +1381,404 @@ async fn a_media_id_meta_no_longer_knows_is_dropped_and_the_file_uploaded_again(
     let documents = h.documents();
     assert_eq!(documents.len(), 2);
     assert_eq!(documents[1]["id"], new_id.as_str());
+}
+
+/// A WebP header as an encoder writes it (`VP8L` static, or `VP8X` with the
+/// animation flag), padded to `size` bytes with a `JUNK` chunk.
+fn webp(side: u32, animated: bool, size: usize) -> Vec<u8> {
+    let mut chunks = Vec::new();
+    if animated {
+        chunks.extend_from_slice(b"VP8X\x0a\x00\x00\x00\x02\x00\x00\x00");
+        chunks.extend_from_slice(&(side - 1).to_le_bytes()[..3]);
+        chunks.extend_from_slice(&(side - 1).to_le_bytes()[..3]);
+    } else {
+        let bits = (side - 1) | ((side - 1) << 14);
+        chunks.extend_from_slice(b"VP8L\x05\x00\x00\x00\x2f");
+        chunks.extend_from_slice(&bits.to_le_bytes());
+        chunks.push(0);
+    }
+    let filler = size - (12 + chunks.len() + 8);
+    chunks.extend_from_slice(b"JUNK");
+    chunks.extend_from_slice(&(filler as u32).to_le_bytes());
+    chunks.resize(chunks.len() + filler, 0x55);
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&((chunks.len() + 4) as u32).to_le_bytes());
+    out.extend_from_slice(b"WEBP");
+    out.extend_from_slice(&chunks);
+    out
+}
+
+impl Harness {
+    /// Nothing waits to be sent and nothing reached the simulator.
+    async fn assert_nothing_queued_or_sent(&self) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let far = self.clock.now().plus_millis(365 * 24 * 3_600_000);
+        assert!(self.store.claim_outbox(far, 100).await.unwrap().is_empty());
+        assert!(self.sim.uploads().is_empty(), "{:?}", self.sim.uploads());
+        assert!(self.accepted().is_empty(), "{:?}", self.accepted());
+    }
+
+    /// An admin submits a template; waits until Meta's review approved it.
+    async fn approved_template(&self, template: Value) {
+        let name = template["name"].as_str().unwrap().to_owned();
+        let (status, created) = self
+            .post(Some(&self.admin), "/api/templates", template, None)
+            .await;
+        assert_eq!(status, 201, "{created}");
+        eventually("the review approved the template", || async {
+            let (_, list) = self.get("/api/templates").await;
+            list["templates"]
+                .as_array()?
+                .iter()
+                .any(|t| t["name"] == name.as_str() && t["status"] == "APPROVED")
+                .then_some(())
+        })
+        .await;
+    }
+
+    fn blob_exists(&self, sha256: &str) -> bool {
+        resonanz_channels::media::BlobStore::new(self.settings.media.dir.clone())
+            .path_for(sha256)
+            .unwrap()
+            .exists()
+    }
+}
+
+#[tokio::test]
+async fn an_uploaded_webp_goes_out_as_a_sticker_by_metas_media_id() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Danke, hat alles geklappt!").await;
+    let sticker = webp(512, false, 20 * 1024);
+    let (status, upload) = h
+        .upload(Some(&h.agent), "daumen.webp", "image/webp", sticker.clone())
+        .await;
+    assert_eq!(status, 201, "{upload}");
+    assert_eq!(upload["kind"], "sticker");
+    assert_eq!(upload["mime_type"], "image/webp");
+    let handle = upload["upload"].as_str().unwrap().to_owned();
+
+    let (status, queued) = h
+        .send(&conversation, json!({"type": "sticker", "upload": handle}))
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["type"], "sticker");
+    let sent = h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+
+    let uploads = h.sim.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert_eq!(uploads[0].mime_type.as_deref(), Some("image/webp"));
+    let media_id = uploads[0].media_id.clone().unwrap();
+    assert_eq!(h.sim.media_bytes(&media_id).unwrap(), sticker);
+    let accepted = h.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].kind, "sticker");
+    assert_eq!(accepted[0].request["sticker"], json!({"id": media_id}));
+
+    // The timeline shows a sticker with our copy's handle.
+    let (_, thread) = h
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    let ours = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == sent["message_id"])
+        .unwrap()
+        .clone();
+    assert_eq!(ours["kind"], "sticker", "{ours}");
+    assert_eq!(ours["attachments"][0]["sha256"], handle.as_str(), "{ours}");
+}
+
+#[tokio::test]
+async fn stickers_of_the_wrong_size_type_or_with_a_caption_are_refused_and_nothing_is_queued() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Hallo").await;
+
+    let (status, problem) = h
+        .upload(
+            Some(&h.agent),
+            "klein.webp",
+            "image/webp",
+            webp(256, false, 4096),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "/problems/sticker-invalid");
+    assert!(
+        problem["de"].as_str().unwrap().contains("512×512"),
+        "{problem}"
+    );
+    let (status, problem) = h
+        .upload(
+            Some(&h.agent),
+            "gross.webp",
+            "image/webp",
+            webp(512, false, 150 * 1024),
+        )
+        .await;
+    assert_eq!(status, 413, "{problem}");
+    assert!(
+        problem["de"].as_str().unwrap().contains("statischer"),
+        "{problem}"
+    );
+    // Animated stickers may be up to 500 KB.
+    let (status, animated) = h
+        .upload(
+            Some(&h.agent),
+            "winken.webp",
+            "image/webp",
+            webp(512, true, 300 * 1024),
+        )
+        .await;
+    assert_eq!(status, 201, "{animated}");
+    assert_eq!(animated["kind"], "sticker");
+
+    let (_, pdf) = h
+        .upload(
+            Some(&h.agent),
+            "Police.pdf",
+            "application/pdf",
+            policy_pdf(),
+        )
+        .await;
+    let (status, problem) = h
+        .send(
+            &conversation,
+            json!({"type": "sticker", "upload": pdf["upload"]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "/problems/upload-kind");
+    let (status, problem) = h
+        .send(
+            &conversation,
+            json!({"type": "sticker", "upload": animated["upload"], "caption": "Tschüss!"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "/problems/invalid-draft");
+    assert!(
+        problem["de"].as_str().unwrap().contains("Begleittext"),
+        "{problem}"
+    );
+    // Nor can a sticker be a document.
+    let (status, problem) = h
+        .send(
+            &conversation,
+            json!({"type": "document", "upload": animated["upload"]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    h.assert_nothing_queued_or_sent().await;
+}
+
+fn document_header_template() -> Value {
+    json!({"name": "versicherungsschein_versand", "language": "de", "category": "UTILITY",
+           "components": [
+               {"type": "HEADER", "format": "DOCUMENT", "example": {"header_handle": ["4::YXBwbGljYXRpb24vcGRm:ARb"]}},
+               {"type": "BODY", "text": "Guten Tag {{1}}, anbei Ihr Versicherungsschein zum Vertrag {{2}}.",
+                "example": {"body_text": [["Anna", "HR-123456"]]}}]})
+}
+
+#[tokio::test]
+async fn a_template_with_a_document_header_sends_the_uploaded_file_by_media_id() {
+    let h = Harness::new().await;
+    h.approved_template(document_header_template()).await;
+    let conversation = h.customer_writes("Wo ist mein Versicherungsschein?").await;
+    h.opt_in(&h.contact_of(&conversation).await).await;
+    let pdf = policy_pdf();
+    let (_, upload) = h
+        .upload(
+            Some(&h.agent),
+            "Versicherungsschein.pdf",
+            "application/pdf",
+            pdf.clone(),
+        )
+        .await;
+    let handle = upload["upload"].as_str().unwrap().to_owned();
+
+    let (status, queued) = h
+        .send(
+            &conversation,
+            json!({"type": "template", "name": "versicherungsschein_versand",
+                   "body": ["Anna", "HR-123456"], "header": {"type": "document", "upload": handle}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    let sent = h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(sent["attempts"], 1, "the upload is not an attempt: {sent}");
+
+    let uploads = h.sim.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    let media_id = uploads[0].media_id.clone().unwrap();
+    assert_eq!(h.sim.media_bytes(&media_id).unwrap(), pdf);
+    let accepted = h.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(
+        accepted[0].request["template"]["components"][0],
+        json!({"type": "header", "parameters": [{"type": "document",
+               "document": {"id": media_id, "filename": "Versicherungsschein.pdf"}}]})
+    );
+    // The timeline shows the rendered text and the attached document.
+    let (_, thread) = h
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    let ours = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == sent["message_id"])
+        .unwrap()
+        .clone();
+    assert_eq!(ours["attachments"][0]["sha256"], handle.as_str(), "{ours}");
+
+    // The same file as a plain document reuses the number's media id.
+    let (status, queued) = h
+        .send(&conversation, json!({"type": "document", "upload": handle}))
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+    assert_eq!(h.sim.uploads().len(), 1, "the media id was reused");
+    assert_eq!(
+        h.documents(),
+        vec![json!({"id": media_id, "filename": "Versicherungsschein.pdf"})]
+    );
+}
+
+#[tokio::test]
+async fn a_template_header_that_does_not_match_the_template_is_refused_before_queueing() {
+    let h = Harness::new().await;
+    h.approved_template(document_header_template()).await;
+    let conversation = h.customer_writes("Bitte den Versicherungsschein.").await;
+    h.opt_in(&h.contact_of(&conversation).await).await;
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&[0; 64]);
+    let (status, image) = h
+        .upload(Some(&h.agent), "schaden.png", "image/png", png)
+        .await;
+    assert_eq!(status, 201, "{image}");
+    let draft = |header: Value| {
+        json!({"type": "template", "name": "versicherungsschein_versand",
+               "body": ["Anna", "HR-123456"], "header": header})
+    };
+
+    // An image in a DOCUMENT header: Meta would answer 132012 after the upload.
+    let (status, problem) = h
+        .send(
+            &conversation,
+            draft(json!({"type": "image", "upload": image["upload"]})),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "/problems/template-header");
+    assert_eq!(problem["expected"], "DOCUMENT");
+    assert_eq!(problem["given"], "image");
+    assert!(
+        problem["de"].as_str().unwrap().contains("ein Dokument"),
+        "{problem}"
+    );
+    // A picture named as the document is refused by its kind.
+    let (status, problem) = h
+        .send(
+            &conversation,
+            draft(json!({"type": "document", "upload": image["upload"]})),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "/problems/upload-kind");
+    // No header at all, and a file for a template without a media header.
+    let (status, problem) = h
+        .send(
+            &conversation,
+            json!({"type": "template", "name": "versicherungsschein_versand", "body": ["Anna", "HR-1"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (422, Some("/problems/template-header")),
+        "{problem}"
+    );
+    let (status, problem) = h
+        .send(
+            &conversation,
+            json!({"type": "template", "name": "schadenmeldung_bestaetigung", "body": ["Anna", "S-1"],
+                   "header": {"type": "image", "upload": image["upload"]}}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (422, Some("/problems/template-header")),
+        "{problem}"
+    );
+    h.assert_nothing_queued_or_sent().await;
+}
+
+#[tokio::test]
+async fn unused_uploads_are_cleaned_out_after_the_retention_but_used_and_fresh_ones_stay() {
+    let mut h = Harness::new().await;
+    let conversation = h.customer_writes("Hier das Foto vom Schaden.").await;
+    // A customer's photo: an agent uploading the same bytes shares the blob.
+    let receipt = h
+        .sim
+        .deliver_inbound(InboundRequest::whatsapp(
+            ANNA,
+            resonanz_sim::InboundContent::Image { caption: None },
+        ))
+        .await
+        .unwrap();
+    let photo = h.sim.media_bytes(&receipt.media_ids[0]).unwrap();
+    let photo_sha = sha256_hex(&photo);
+    eventually("the customer's photo is stored", || async {
+        h.blob_exists(&photo_sha).then_some(())
+    })
+    .await;
+
+    let upload = |name: &'static str, bytes: Vec<u8>| {
+        let h = &h;
+        async move {
+            let mime = if name.ends_with(".png") {
+                "image/png"
+            } else {
+                "application/pdf"
+            };
+            let (status, upload) = h.upload(Some(&h.agent), name, mime, bytes).await;
+            assert_eq!(status, 201, "{upload}");
+            upload["upload"].as_str().unwrap().to_owned()
+        }
+    };
+    let mut unused_pdf = policy_pdf();
+    unused_pdf.extend_from_slice(b"% Entwurf, nie gesendet\n");
+    let unused = upload("Entwurf.pdf", unused_pdf).await;
+    let sent = upload("Versicherungsschein.pdf", policy_pdf()).await;
+    let forwarded = upload("foto.png", photo).await;
+    assert_eq!(forwarded, photo_sha);
+    let (_, queued) = h
+        .send(&conversation, json!({"type": "document", "upload": sent}))
+        .await;
+    h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+
+    h.advance(8 * DAY_SECS);
+    let mut fresh_pdf = policy_pdf();
+    fresh_pdf.extend_from_slice(b"% heute hochgeladen\n");
+    let fresh = upload("Neu.pdf", fresh_pdf).await;
+    // `serve` cleans out at start, then hourly.
+    h.restart().await;
+
+    eventually("the unused upload is cleaned out", || async {
+        let (status, _) = h.get(&format!("/api/media/{unused}")).await;
+        (status == 404).then_some(())
+    })
+    .await;
+    assert!(!h.blob_exists(&unused), "its bytes are gone too");
+    for kept in [&sent, &forwarded, &fresh] {
+        let (status, file) = h.get(&format!("/api/media/{kept}")).await;
+        assert_eq!(status, 200, "{kept} must stay: {file}");
+        assert!(h.blob_exists(kept), "{kept} must keep its bytes");
+    }
+    // A draft naming the removed file is refused; the others still send.
+    let (status, problem) = h
+        .send(&conversation, json!({"type": "document", "upload": unused}))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "/problems/unknown-upload");
 }

@@ -137,6 +137,29 @@ impl GraphError {
         )
     }
 
+    /// Header parameter counted like the body's (Meta names the component).
+    pub fn template_header_params(expected: usize, got: usize) -> Self {
+        Self::wa(
+            StatusCode::BAD_REQUEST,
+            132000,
+            "Number of parameters does not match the expected number of params",
+            format!(
+                "header: number of localizable_params ({got}) does not match the expected number of params ({expected})"
+            ),
+        )
+    }
+
+    /// A header parameter of another kind than the template's HEADER format
+    /// (`received UNKNOWN` when the header parameter is missing).
+    pub fn template_format_mismatch(expected: &str, received: &str) -> Self {
+        Self::wa(
+            StatusCode::BAD_REQUEST,
+            132012,
+            "Parameter format does not match format in the created template",
+            format!("header: Format mismatch, expected {expected}, received {received}"),
+        )
+    }
+
     /// Messenger/Instagram `(#100)`: no `error_data`, like the Page Send API.
     pub fn fb_param(message: impl Into<String>) -> Self {
         Self {

@@ -32,6 +32,32 @@ impl Template {
             .and_then(|c| c["text"].as_str())
     }
 
+    fn header(&self) -> Option<&Value> {
+        self.components.iter().find(|c| {
+            c["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case("HEADER"))
+        })
+    }
+
+    /// The HEADER's `format` upper case (`TEXT` when absent); `None` without a header.
+    pub fn header_format(&self) -> Option<String> {
+        self.header()
+            .map(|h| h["format"].as_str().unwrap_or("TEXT").to_ascii_uppercase())
+    }
+
+    /// Distinct variables in a text header.
+    pub fn header_variable_count(&self) -> usize {
+        let mut names = variables(
+            self.header()
+                .and_then(|h| h["text"].as_str())
+                .unwrap_or_default(),
+        );
+        names.sort();
+        names.dedup();
+        names.len()
+    }
+
     /// Distinct variables in the body, e.g. `{{1}}` and `{{2}}` → 2.
     pub fn body_variable_count(&self) -> usize {
         let mut names = variables(self.body_text().unwrap_or_default());

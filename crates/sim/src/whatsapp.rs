@@ -330,32 +330,7 @@ fn validate(sim: &Sim, pnid: &str, body: &Value) -> Result<Checked, GraphError> 
             }
         }
         "image" | "video" | "audio" | "sticker" | "document" => {
-            let has_id = obj["id"].as_str().is_some_and(|s| !s.is_empty());
-            let link = obj["link"].as_str();
-            if has_id == link.is_some() {
-                return Err(GraphError::wa_param(format!(
-                    "{kind} needs exactly one of id or link."
-                )));
-            }
-            if let Some(id) = obj["id"].as_str().filter(|_| has_id) {
-                // An id must be media this number uploaded (or a customer sent), unexpired.
-                let now = sim.now();
-                let usable = sim
-                    .lock()
-                    .media
-                    .get(id)
-                    .is_some_and(|m| m.usable_by(pnid, now));
-                if !usable {
-                    return Err(GraphError::media_id(&kind));
-                }
-            }
-            if let Some(l) = link
-                && !(l.starts_with("https://") || l.starts_with("http://"))
-            {
-                return Err(GraphError::wa_param(format!(
-                    "{kind}.link must be an http(s) URL."
-                )));
-            }
+            validate_media_object(sim, pnid, &kind, obj)?;
             if obj.get("caption").is_some() {
                 if kind == "audio" || kind == "sticker" {
                     return Err(GraphError::wa_param(format!(
@@ -400,7 +375,7 @@ fn validate(sim: &Sim, pnid: &str, body: &Value) -> Result<Checked, GraphError> 
         }
         "interactive" => validate_interactive(obj)?,
         "template" => {
-            template_category = Some(validate_template(sim, obj)?);
+            template_category = Some(validate_template(sim, pnid, obj)?);
         }
         other => {
             return Err(GraphError::wa_param(format!(
@@ -412,6 +387,37 @@ fn validate(sim: &Sim, pnid: &str, body: &Value) -> Result<Checked, GraphError> 
         kind,
         template_category,
     })
+}
+
+/// `{"id"}` or `{"link"}`: exactly one; an id must be media this number
+/// uploaded (or a customer sent), unexpired.
+fn validate_media_object(sim: &Sim, pnid: &str, kind: &str, obj: &Value) -> Result<(), GraphError> {
+    let has_id = obj["id"].as_str().is_some_and(|s| !s.is_empty());
+    let link = obj["link"].as_str();
+    if has_id == link.is_some() {
+        return Err(GraphError::wa_param(format!(
+            "{kind} needs exactly one of id or link."
+        )));
+    }
+    if let Some(id) = obj["id"].as_str().filter(|_| has_id) {
+        let now = sim.now();
+        let usable = sim
+            .lock()
+            .media
+            .get(id)
+            .is_some_and(|m| m.usable_by(pnid, now));
+        if !usable {
+            return Err(GraphError::media_id(kind));
+        }
+    }
+    if let Some(l) = link
+        && !(l.starts_with("https://") || l.starts_with("http://"))
+    {
+        return Err(GraphError::wa_param(format!(
+            "{kind}.link must be an http(s) URL."
+        )));
+    }
+    Ok(())
 }
 
 fn validate_interactive(obj: &Value) -> Result<(), GraphError> {
@@ -546,8 +552,84 @@ fn validate_interactive(obj: &Value) -> Result<(), GraphError> {
     Ok(())
 }
 
+/// Parameters of the request's components of one type (`header`, `body`).
+fn component_params<'a>(obj: &'a Value, ty: &str) -> Vec<&'a Value> {
+    obj["components"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| {
+                    c["type"]
+                        .as_str()
+                        .is_some_and(|t| t.eq_ignore_ascii_case(ty))
+                })
+                .flat_map(|c| c["parameters"].as_array().into_iter().flatten())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The header parameter against the template's HEADER: a media header
+/// needs exactly one parameter of its format (132012 otherwise, `received
+/// UNKNOWN` when it is missing); a text header one text per variable.
+fn validate_header(
+    sim: &Sim,
+    pnid: &str,
+    template: &crate::templates::Template,
+    obj: &Value,
+) -> Result<(), GraphError> {
+    let params = component_params(obj, "header");
+    let received = |p: Option<&&Value>| {
+        p.and_then(|p| p["type"].as_str())
+            .map(str::to_ascii_uppercase)
+            .unwrap_or_else(|| "UNKNOWN".into())
+    };
+    match template.header_format().as_deref() {
+        Some(format @ ("IMAGE" | "VIDEO" | "DOCUMENT")) => {
+            let got = received(params.first());
+            if got != format {
+                return Err(GraphError::template_format_mismatch(format, &got));
+            }
+            if params.len() != 1 {
+                return Err(GraphError::template_header_params(1, params.len()));
+            }
+            let kind = format.to_ascii_lowercase();
+            let media = params[0]
+                .get(kind.as_str())
+                .filter(|m| m.is_object())
+                .ok_or_else(|| {
+                    GraphError::wa_param(format!("The parameter {kind} is required."))
+                })?;
+            validate_media_object(sim, pnid, &kind, media)?;
+            if media.get("filename").is_some() && kind != "document" {
+                return Err(GraphError::wa_param(format!(
+                    "{kind} does not take a filename."
+                )));
+            }
+            Ok(())
+        }
+        // Location headers are not simulated in detail.
+        Some("LOCATION") => Ok(()),
+        None if !params.is_empty() => Err(GraphError::template_header_params(0, params.len())),
+        None => Ok(()),
+        Some(_) => {
+            if let Some(p) = params.iter().find(|p| p["type"].as_str() != Some("text")) {
+                return Err(GraphError::template_format_mismatch(
+                    "TEXT",
+                    &received(Some(p)),
+                ));
+            }
+            let expected = template.header_variable_count();
+            if params.len() != expected {
+                return Err(GraphError::template_header_params(expected, params.len()));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Returns the template's category if it may be sent as given.
-fn validate_template(sim: &Sim, obj: &Value) -> Result<String, GraphError> {
+fn validate_template(sim: &Sim, pnid: &str, obj: &Value) -> Result<String, GraphError> {
     let name = require_str(&obj["name"], "template.name")?;
     let lang = require_str(&obj["language"]["code"], "template.language.code")?;
     let template = sim
@@ -559,19 +641,8 @@ fn validate_template(sim: &Sim, obj: &Value) -> Result<String, GraphError> {
         // PENDING and REJECTED templates cannot be sent; Meta answers as if absent.
         _ => return Err(GraphError::template_missing(name, lang)),
     }
-    let body_params: Vec<&Value> = obj["components"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .filter(|c| {
-                    c["type"]
-                        .as_str()
-                        .is_some_and(|t| t.eq_ignore_ascii_case("body"))
-                })
-                .flat_map(|c| c["parameters"].as_array().into_iter().flatten())
-                .collect()
-        })
-        .unwrap_or_default();
+    validate_header(sim, pnid, &template, obj)?;
+    let body_params = component_params(obj, "body");
     let expected = template.body_variable_count();
     if body_params.len() != expected {
         return Err(GraphError::template_params(expected, body_params.len()));

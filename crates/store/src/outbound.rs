@@ -69,6 +69,9 @@ pub struct NewOutbox {
     pub conversation_id: String,
     /// The draft as JSON (the server's `Draft` type).
     pub payload: serde_json::Value,
+    /// The uploaded file (`outbound_files.sha256`) the draft names: such a
+    /// file is never cleaned out.
+    pub upload: Option<String>,
     pub created_by: String,
     pub now: Timestamp,
     /// Set when the rule check already refused the draft: stored as `blocked`.
@@ -104,11 +107,12 @@ pub enum Enqueued {
 }
 
 /// A file an agent uploaded for sending; its bytes are in the blob store
-/// under `sha256`, the handle a draft names.
+/// under `sha256`, the handle a draft names. Kept while an outbox row or an
+/// inbound file uses it, else until the retention after its last use ends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OutboundFile {
     pub sha256: String,
-    /// `document`, `image`, `audio` or `video`: how WhatsApp must send it.
+    /// `document`, `image`, `audio`, `video` or `sticker`: how WhatsApp must send it.
     pub kind: String,
     pub mime_type: String,
     pub size: i64,
@@ -380,8 +384,8 @@ macro_rules! outbound_sql {
                 let inserted: Option<String> = sqlx::query_scalar(
                     "INSERT INTO outbox (id, idempotency_key, channel, account, recipient_kind, recipient, contact_id, \
                        conversation_id, payload, state, attempts, next_attempt_at, last_error_code, last_error_de, \
-                       last_error_en, created_by, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $11, $11) \
+                       last_error_en, created_by, created_at, updated_at, upload_sha256) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $14, $15, $11, $11, $16) \
                      ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
                 )
                 .bind(&new.id)
@@ -399,6 +403,7 @@ macro_rules! outbound_sql {
                 .bind(error.map(|e| e.de.as_str()))
                 .bind(error.map(|e| e.en.as_str()))
                 .bind(&new.created_by)
+                .bind(new.upload.as_deref())
                 .fetch_optional(pool)
                 .await?;
                 let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE idempotency_key = $1");
@@ -527,14 +532,14 @@ macro_rules! outbound_sql {
                 Ok(done.rows_affected() == 1)
             }
 
-            /// Same bytes again: the newest kind, type and name win; the first
-            /// uploader and time stay.
+            /// Same bytes again: the newest kind, type and name win and count
+            /// as a use; the first uploader and time stay.
             pub(crate) async fn save_file(pool: &Pool<Db>, file: &OutboundFile) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO outbound_files (sha256, kind, mime_type, size, filename, created_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                    "INSERT INTO outbound_files (sha256, kind, mime_type, size, filename, created_by, created_at, last_used_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
                      ON CONFLICT (sha256) DO UPDATE SET kind = excluded.kind, mime_type = excluded.mime_type, \
-                       filename = excluded.filename",
+                       filename = excluded.filename, last_used_at = excluded.last_used_at",
                 )
                 .bind(&file.sha256)
                 .bind(&file.kind)
@@ -565,6 +570,94 @@ macro_rules! outbound_sql {
                     created_by: r.5,
                     created_at: Timestamp(r.6),
                 }))
+            }
+
+            pub(crate) async fn touch_file(pool: &Pool<Db>, sha256: &str, now: Timestamp) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE outbound_files SET last_used_at = $1 WHERE sha256 = $2 AND last_used_at < $1",
+                )
+                .bind(now.0)
+                .bind(sha256)
+                .execute(pool)
+                .await?;
+                if done.rows_affected() == 1 {
+                    return Ok(true);
+                }
+                // Used at `now` or later already (the clock may lag another node's).
+                let exists: Option<i64> =
+                    sqlx::query_scalar("SELECT size FROM outbound_files WHERE sha256 = $1")
+                        .bind(sha256)
+                        .fetch_optional(pool)
+                        .await?;
+                Ok(exists.is_some())
+            }
+
+            pub(crate) async fn unused_files(
+                pool: &Pool<Db>,
+                used_before: Timestamp,
+                limit: i64,
+            ) -> Result<Vec<OutboundFile>> {
+                let rows: Vec<(String, String, String, i64, Option<String>, String, i64)> = sqlx::query_as(
+                    "SELECT f.sha256, f.kind, f.mime_type, f.size, f.filename, f.created_by, f.created_at \
+                     FROM outbound_files f WHERE f.last_used_at < $1 \
+                       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.upload_sha256 = f.sha256) \
+                       AND NOT EXISTS (SELECT 1 FROM media m WHERE m.blob_sha256 = f.sha256) \
+                     ORDER BY f.last_used_at, f.sha256 LIMIT $2",
+                )
+                .bind(used_before.0)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| OutboundFile {
+                        sha256: r.0,
+                        kind: r.1,
+                        mime_type: r.2,
+                        size: r.3,
+                        filename: r.4,
+                        created_by: r.5,
+                        created_at: Timestamp(r.6),
+                    })
+                    .collect())
+            }
+
+            /// One statement, so a draft naming the file (which touches it
+            /// first) or a row using it cannot slip in between check and delete.
+            pub(crate) async fn delete_unused_file(
+                pool: &Pool<Db>,
+                sha256: &str,
+                used_before: Timestamp,
+            ) -> Result<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM outbound_files WHERE sha256 = $1 AND last_used_at < $2 \
+                       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.upload_sha256 = $1) \
+                       AND NOT EXISTS (SELECT 1 FROM media m WHERE m.blob_sha256 = $1)",
+                )
+                .bind(sha256)
+                .bind(used_before.0)
+                .execute(pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                // Meta's ids for it are useless without the file.
+                sqlx::query("DELETE FROM media_uploads WHERE sha256 = $1")
+                    .bind(sha256)
+                    .execute(pool)
+                    .await?;
+                Ok(true)
+            }
+
+            pub(crate) async fn blob_in_use(pool: &Pool<Db>, sha256: &str) -> Result<bool> {
+                let used: Option<String> = sqlx::query_scalar(
+                    "SELECT sha256 FROM outbound_files WHERE sha256 = $1 \
+                     UNION ALL SELECT blob_sha256 FROM media WHERE blob_sha256 = $1 LIMIT 1",
+                )
+                .bind(sha256)
+                .fetch_optional(pool)
+                .await?;
+                Ok(used.is_some())
             }
 
             pub(crate) async fn media_upload(
@@ -1218,6 +1311,37 @@ impl Store {
 
     pub async fn outbound_file(&self, sha256: &str) -> Result<Option<OutboundFile>> {
         on!(self, file, read, sha256)
+    }
+
+    /// Marks an upload as used now (a draft names it), so the cleanup keeps
+    /// it a full retention period from now; false if there is no such upload.
+    pub async fn touch_outbound_file(&self, sha256: &str, now: Timestamp) -> Result<bool> {
+        on!(self, touch_file, write, sha256, now)
+    }
+
+    /// Uploads last used before `used_before` that no outbox row and no
+    /// inbound file uses, oldest first.
+    pub async fn unused_outbound_files(
+        &self,
+        used_before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<OutboundFile>> {
+        on!(self, unused_files, write, used_before, limit)
+    }
+
+    /// Deletes an upload's row (and Meta's ids for it) if it is still unused
+    /// and last used before `used_before`; true if it was deleted.
+    pub async fn delete_unused_outbound_file(
+        &self,
+        sha256: &str,
+        used_before: Timestamp,
+    ) -> Result<bool> {
+        on!(self, delete_unused_file, write, sha256, used_before)
+    }
+
+    /// Whether an upload or an inbound file names this blob.
+    pub async fn blob_in_use(&self, sha256: &str) -> Result<bool> {
+        on!(self, blob_in_use, write, sha256)
     }
 
     /// Meta's media id for this file from this number, if uploaded after

@@ -63,6 +63,7 @@ fn draft(conversation: &ConversationInfo, id: &str, key: &str, at: Timestamp) ->
         contact_id: conversation.contact_id.clone(),
         conversation_id: conversation.id.clone(),
         payload: serde_json::json!({"type": "text", "text": "Guten Tag"}),
+        upload: None,
         created_by: "ag_1".into(),
         now: at,
         blocked: None,
@@ -555,7 +556,191 @@ async fn a_released_row_is_not_an_attempt_and_uploads_are_reused(t: TestStore) {
     store.close().await;
 }
 
+fn upload_at(sha256: &str, at: Timestamp) -> OutboundFile {
+    OutboundFile {
+        sha256: sha256.into(),
+        kind: "document".into(),
+        mime_type: "application/pdf".into(),
+        size: 2048,
+        filename: Some("Police.pdf".into()),
+        created_by: "ag_1".into(),
+        created_at: at,
+    }
+}
+
+/// Anna sends a photo whose bytes (blob `sha256`) the media worker stored.
+async fn anna_sends_photo(store: &Store, sha256: &str) {
+    let inbound = Inbound::Message(InboundMessage {
+        channel: Channel::WhatsApp,
+        account: "106540352242922".into(),
+        direction: Direction::Inbound,
+        customer: vec![Identity::new(IdentityKind::WhatsApp, ANNA)],
+        profile_name: Some("Anna Keller".into()),
+        external_id: "wamid.photo".into(),
+        kind: MessageKind::Image,
+        text: None,
+        attachments: vec![Attachment {
+            kind: "image".into(),
+            media_ref: "1479523542836123".into(),
+            mime_type: Some("image/png".into()),
+            filename: None,
+            caption: None,
+            sha256: None,
+        }],
+        location: None,
+        reply_to: None,
+        sent_at: T0,
+        raw: serde_json::json!({"id": "photo"}),
+    });
+    store
+        .ingest(vec![Projection {
+            raw: RawEvent {
+                id: None,
+                source: Source::WhatsApp,
+                dedupe_key: "photo".into(),
+                received_at: T0,
+                verification: Verification::SignatureValid,
+                payload: b"{}".to_vec(),
+            },
+            items: vec![ProjectedItem {
+                inbound,
+                analysis: None,
+            }],
+            parse_error: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.media_discover(T0, 10).await.unwrap(), 1);
+    let job = store.media_due(T0, 10).await.unwrap().remove(0);
+    store
+        .media_stored(&job, sha256, 2048, "image/png", T0)
+        .await
+        .unwrap();
+}
+
+async fn only_uploads_nobody_uses_are_cleaned_out(t: TestStore) {
+    let store = t.store;
+    let day = 24 * 3_600_000;
+    let (unused, sent, photo, fresh) = (
+        "a".repeat(64),
+        "b".repeat(64),
+        "c".repeat(64),
+        "d".repeat(64),
+    );
+    for sha in [&unused, &sent, &photo] {
+        store.save_outbound_file(&upload_at(sha, T0)).await.unwrap();
+    }
+    store
+        .save_outbound_file(&upload_at(&fresh, T0.plus_millis(8 * day)))
+        .await
+        .unwrap();
+    store
+        .record_media_upload(&unused, "106540352242922", "application/pdf", "111", T0)
+        .await
+        .unwrap();
+    let conversation = anna_writes(&store, "Hallo", "c").await;
+    let mut draft = draft(&conversation, "ob_doc", "kd", T0);
+    draft.upload = Some(sent.clone());
+    store.enqueue_outbox(draft).await.unwrap();
+    anna_sends_photo(&store, &photo).await;
+
+    let cutoff = T0.plus_millis(day);
+    let names = |files: Vec<OutboundFile>| files.into_iter().map(|f| f.sha256).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.unused_outbound_files(cutoff, 10).await.unwrap()),
+        [unused.as_str()]
+    );
+    // Named in a draft on day 2: used, so kept past a day-1 cutoff.
+    assert!(
+        store
+            .touch_outbound_file(&unused, T0.plus_millis(2 * day))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .touch_outbound_file(&"e".repeat(64), T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .unused_outbound_files(cutoff, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .delete_unused_outbound_file(&unused, cutoff)
+            .await
+            .unwrap()
+    );
+
+    let later = T0.plus_millis(3 * day);
+    for used in [&sent, &photo, &fresh] {
+        assert!(
+            !store
+                .delete_unused_outbound_file(used, later)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        store
+            .delete_unused_outbound_file(&unused, later)
+            .await
+            .unwrap()
+    );
+    assert!(store.outbound_file(&unused).await.unwrap().is_none());
+    assert!(
+        store
+            .media_upload(
+                &unused,
+                "106540352242922",
+                "application/pdf",
+                T0.plus_millis(-1)
+            )
+            .await
+            .unwrap()
+            .is_none(),
+        "Meta's id goes with the file"
+    );
+    assert!(!store.blob_in_use(&unused).await.unwrap());
+    assert!(store.blob_in_use(&sent).await.unwrap());
+    assert!(store.blob_in_use(&photo).await.unwrap());
+    // The same bytes uploaded again count as a fresh use.
+    let day9 = T0.plus_millis(9 * day);
+    assert_eq!(
+        names(store.unused_outbound_files(day9, 10).await.unwrap()),
+        [fresh.as_str()]
+    );
+    store
+        .save_outbound_file(&upload_at(&fresh, day9))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .outbound_file(&fresh)
+            .await
+            .unwrap()
+            .unwrap()
+            .created_at,
+        T0.plus_millis(8 * day),
+        "the first upload's time stays"
+    );
+    assert!(
+        store
+            .unused_outbound_files(day9, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.close().await;
+}
+
 conformance!(
+    only_uploads_nobody_uses_are_cleaned_out,
     a_released_row_is_not_an_attempt_and_uploads_are_reused,
     the_idempotency_key_stores_a_draft_once,
     a_row_is_claimed_once_and_retried_only_when_due,

@@ -369,3 +369,110 @@ async fn uploads_break_no_limit_and_metas_refusal_keeps_its_code() {
     assert_eq!(err.details.as_deref(), Some("Param file must be a file"));
     assert!(err.explain_de().contains("Ungültiger Parameter"));
 }
+
+/// A WebP header as encoders write it: `VP8L` (lossless, static) or `VP8X`
+/// with the animation flag, padded to `size` bytes with a trailing chunk.
+pub(crate) fn webp(width: u32, height: u32, animated: bool, size: usize) -> Vec<u8> {
+    let mut chunks = Vec::new();
+    if animated {
+        chunks.extend_from_slice(b"VP8X");
+        chunks.extend_from_slice(&10u32.to_le_bytes());
+        chunks.push(0x02);
+        chunks.extend_from_slice(&[0, 0, 0]);
+        chunks.extend_from_slice(&(width - 1).to_le_bytes()[..3]);
+        chunks.extend_from_slice(&(height - 1).to_le_bytes()[..3]);
+    } else {
+        let bits = (width - 1) | ((height - 1) << 14);
+        chunks.extend_from_slice(b"VP8L");
+        chunks.extend_from_slice(&5u32.to_le_bytes());
+        chunks.push(0x2f);
+        chunks.extend_from_slice(&bits.to_le_bytes());
+        chunks.push(0); // pad to an even length
+    }
+    let filler = size.saturating_sub(12 + chunks.len() + 8);
+    chunks.extend_from_slice(b"JUNK");
+    chunks.extend_from_slice(&(filler as u32).to_le_bytes());
+    chunks.resize(chunks.len() + filler, 0);
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&((chunks.len() + 4) as u32).to_le_bytes());
+    out.extend_from_slice(b"WEBP");
+    out.extend_from_slice(&chunks);
+    out
+}
+
+#[test]
+fn webp_headers_give_size_and_animation() {
+    let still = webp(512, 512, false, 2048);
+    assert_eq!(still.len(), 2048);
+    assert_eq!(
+        webp_info(&still),
+        Some(WebpInfo {
+            width: 512,
+            height: 512,
+            animated: false
+        })
+    );
+    assert!(content_matches("image/webp", &still));
+    let moving = webp(512, 512, true, 4096);
+    assert_eq!(webp_info(&moving).map(|i| i.animated), Some(true));
+    // A lossy VP8 key frame: tag, start code, then 14-bit width and height.
+    let mut lossy = b"RIFF\x00\x00\x00\x00WEBPVP8 \x0a\x00\x00\x00".to_vec();
+    lossy.extend_from_slice(&[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a]);
+    lossy.extend_from_slice(&640u16.to_le_bytes());
+    lossy.extend_from_slice(&(480u16 | 0x4000).to_le_bytes());
+    assert_eq!(
+        webp_info(&lossy),
+        Some(WebpInfo {
+            width: 640,
+            height: 480,
+            animated: false
+        })
+    );
+    assert_eq!(webp_info(b"RIFF\x00\x00\x00\x00WAVEfmt "), None);
+    assert_eq!(webp_info(PDF), None);
+}
+
+#[test]
+fn stickers_are_512_square_and_small() {
+    assert!(check_sticker(&webp(512, 512, false, 100 * 1024)).is_ok());
+    assert!(check_sticker(&webp(512, 512, true, 500 * 1024)).is_ok());
+    assert_eq!(
+        check_sticker(&webp(512, 512, false, 100 * 1024 + 1)),
+        Err(StickerError::TooLarge {
+            size: 100 * 1024 + 1,
+            max: 100 * 1024,
+            animated: false
+        })
+    );
+    assert!(matches!(
+        check_sticker(&webp(512, 512, true, 500 * 1024 + 1)),
+        Err(StickerError::TooLarge { animated: true, .. })
+    ));
+    let wrong = check_sticker(&webp(256, 512, false, 1024)).unwrap_err();
+    assert_eq!(
+        wrong,
+        StickerError::Dimensions {
+            width: 256,
+            height: 512
+        }
+    );
+    assert!(wrong.message_de().contains("512×512"));
+    assert_eq!(check_sticker(PDF), Err(StickerError::NotWebp));
+}
+
+#[tokio::test]
+async fn a_blob_set_aside_can_be_put_back_or_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(dir.path());
+    let blob = store.put(PDF).await.unwrap();
+    let aside = store.set_aside(&blob.sha256).await.unwrap().unwrap();
+    assert_eq!(store.get(&blob.sha256).await.unwrap(), None);
+    store.put_back(&blob.sha256, &aside).await.unwrap();
+    assert_eq!(store.get(&blob.sha256).await.unwrap().as_deref(), Some(PDF));
+    let aside = store.set_aside(&blob.sha256).await.unwrap().unwrap();
+    store.discard(&aside).await.unwrap();
+    assert!(!aside.exists());
+    assert_eq!(store.get(&blob.sha256).await.unwrap(), None);
+    assert_eq!(store.set_aside(&blob.sha256).await.unwrap(), None);
+    assert_eq!(store.set_aside("../etc/passwd").await.unwrap(), None);
+}

@@ -86,6 +86,45 @@ fn audio_and_video_by_media_id_match_meta_shapes() {
     assert!(empty.validate().is_err());
 }
 
+#[test]
+fn a_sticker_is_sent_by_id_or_link_without_a_caption() {
+    let sticker = to_anna(WaContent::Sticker {
+        media: MediaRef::Id("1037543291543638".into()),
+    });
+    assert!(sticker.validate().is_ok());
+    assert_eq!(
+        sticker.to_json(),
+        json!({"messaging_product":"whatsapp","recipient_type":"individual","to":"+491701234567",
+               "type":"sticker","sticker":{"id":"1037543291543638"}})
+    );
+    let linked = to_anna(WaContent::Sticker {
+        media: MediaRef::Link("https://cdn.example/daumen.webp".into()),
+    });
+    assert_eq!(
+        linked.to_json()["sticker"],
+        json!({"link":"https://cdn.example/daumen.webp"})
+    );
+    let empty = to_anna(WaContent::Sticker {
+        media: MediaRef::Id(String::new()),
+    });
+    assert_eq!(empty.validate(), Err(ValidationError::Empty("media")));
+}
+
+#[test]
+fn a_template_header_takes_a_video_by_id() {
+    let template = to_anna(WaContent::Template(TemplateMessage {
+        name: "schadenvideo".into(),
+        language: "de".into(),
+        header: Some(HeaderParam::Video(MediaRef::Id("77".into()))),
+        body: vec![],
+        buttons: vec![],
+    }));
+    assert_eq!(
+        template.to_json()["template"]["components"],
+        json!([{"type":"header","parameters":[{"type":"video","video":{"id":"77"}}]}])
+    );
+}
+
 #[tokio::test]
 async fn template_document_location_reaction_and_interactive_bodies_match_meta_shapes() {
     let mock = MockGraph::start(|_, _| accepted()).await;

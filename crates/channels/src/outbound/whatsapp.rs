@@ -53,6 +53,10 @@ pub enum WaContent {
     Audio {
         media: MediaRef,
     },
+    /// A WebP sticker; no caption either.
+    Sticker {
+        media: MediaRef,
+    },
     Video {
         media: MediaRef,
         caption: Option<String>,
@@ -221,7 +225,7 @@ impl WaMessage {
                 }
                 Ok(())
             }
-            WaContent::Audio { media } => {
+            WaContent::Audio { media } | WaContent::Sticker { media } => {
                 let (MediaRef::Id(r) | MediaRef::Link(r)) = media;
                 check_nonempty("media", r)
             }
@@ -380,6 +384,7 @@ impl WaMessage {
                 (kind, Value::Object(m))
             }
             WaContent::Audio { media } => ("audio", Value::Object(media.to_json())),
+            WaContent::Sticker { media } => ("sticker", Value::Object(media.to_json())),
             WaContent::Location {
                 latitude,
                 longitude,

@@ -64,6 +64,15 @@ pub enum Draft {
         upload: Option<String>,
         caption: Option<String>,
     },
+    /// A WebP sticker (WhatsApp only). It takes no caption; one given is
+    /// kept here only to refuse the draft instead of dropping the text.
+    Sticker {
+        link: Option<String>,
+        media_id: Option<String>,
+        upload: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption: Option<String>,
+    },
     Location {
         latitude: f64,
         longitude: f64,
@@ -93,6 +102,8 @@ pub enum Draft {
         /// Body variables in order (`{{1}}`, …) or by name.
         #[serde(default)]
         body: Vec<Param>,
+        /// Text, or the file of an IMAGE/VIDEO/DOCUMENT header (by link,
+        /// Meta media id or `upload`), matching the template's header format.
         header: Option<TemplateHeader>,
         #[serde(default)]
         buttons: Vec<TemplateButton>,
@@ -146,12 +157,44 @@ pub enum TemplateHeader {
     Image {
         link: Option<String>,
         media_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload: Option<String>,
+    },
+    Video {
+        link: Option<String>,
+        media_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload: Option<String>,
     },
     Document {
         link: Option<String>,
         media_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload: Option<String>,
+        /// Defaults to the uploaded file's name.
         filename: Option<String>,
     },
+}
+
+impl TemplateHeader {
+    /// `text`, `image`, `video` or `document`: what the header carries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TemplateHeader::Text { .. } => "text",
+            TemplateHeader::Image { .. } => "image",
+            TemplateHeader::Video { .. } => "video",
+            TemplateHeader::Document { .. } => "document",
+        }
+    }
+
+    fn upload(&self) -> Option<&str> {
+        match self {
+            TemplateHeader::Text { .. } => None,
+            TemplateHeader::Image { upload, .. }
+            | TemplateHeader::Video { upload, .. }
+            | TemplateHeader::Document { upload, .. } => upload.as_deref(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -174,6 +217,9 @@ pub enum DraftError {
     UploadPending,
     #[error("{0} messages cannot be sent on {1}")]
     Unsupported(&'static str, Channel),
+    /// WhatsApp shows no text with stickers (or audio).
+    #[error("{0} messages take no caption")]
+    Caption(&'static str),
 }
 
 impl DraftError {
@@ -187,6 +233,9 @@ impl DraftError {
             DraftError::Unsupported(kind, channel) => {
                 format!("Nachrichten vom Typ {kind} können über {channel} nicht gesendet werden.")
             }
+            DraftError::Caption(kind) => format!(
+                "Nachrichten vom Typ {kind} können keinen Begleittext (caption) haben; bitte den Text als eigene Nachricht senden."
+            ),
         }
     }
 }
@@ -223,6 +272,7 @@ impl Draft {
             Draft::Image { .. } => "image",
             Draft::Audio { .. } => "audio",
             Draft::Video { .. } => "video",
+            Draft::Sticker { .. } => "sticker",
             Draft::Location { .. } => "location",
             Draft::Buttons { .. } => "buttons",
             Draft::List { .. } => "list",
@@ -238,6 +288,7 @@ impl Draft {
             Draft::Image { .. } => MessageKind::Image,
             Draft::Audio { .. } => MessageKind::Audio,
             Draft::Video { .. } => MessageKind::Video,
+            Draft::Sticker { .. } => MessageKind::Sticker,
             Draft::Location { .. } => MessageKind::Location,
             Draft::Buttons { .. } | Draft::List { .. } => MessageKind::Interactive,
             Draft::Reaction { .. } => MessageKind::Reaction,
@@ -252,7 +303,8 @@ impl Draft {
             Draft::Document { caption, .. }
             | Draft::Image { caption, .. }
             | Draft::Video { caption, .. } => caption.clone(),
-            Draft::Audio { .. } => None,
+            // A sticker's caption is refused, never shown.
+            Draft::Audio { .. } | Draft::Sticker { .. } => None,
             Draft::Buttons { body, .. } | Draft::List { body, .. } => Some(body.clone()),
             Draft::Location { name, address, .. } => name.clone().or_else(|| address.clone()),
             Draft::Reaction { emoji, .. } => Some(emoji.clone()).filter(|e| !e.is_empty()),
@@ -260,14 +312,29 @@ impl Draft {
         }
     }
 
-    /// The uploaded file's handle (hex SHA-256 of its bytes), if any.
+    /// The uploaded file's handle (hex SHA-256 of its bytes), if any: the
+    /// message's file, or the file in a template's header.
     pub fn upload(&self) -> Option<&str> {
         match self {
             Draft::Document { upload, .. }
             | Draft::Image { upload, .. }
             | Draft::Audio { upload, .. }
-            | Draft::Video { upload, .. } => upload.as_deref(),
+            | Draft::Video { upload, .. }
+            | Draft::Sticker { upload, .. } => upload.as_deref(),
+            Draft::Template { header, .. } => header.as_ref().and_then(TemplateHeader::upload),
             _ => None,
+        }
+    }
+
+    /// What kind of file the upload must be: the message's own type, or the
+    /// template header's.
+    pub fn upload_kind(&self) -> &'static str {
+        match self {
+            Draft::Template {
+                header: Some(header),
+                ..
+            } => header.kind(),
+            other => other.type_name(),
         }
     }
 
@@ -300,6 +367,34 @@ impl Draft {
                 upload,
                 caption,
             } => ("video", link, media_id, upload, &none, caption),
+            Draft::Sticker {
+                link,
+                media_id,
+                upload,
+                ..
+            } => ("sticker", link, media_id, upload, &none, &none),
+            Draft::Template {
+                header: Some(header),
+                ..
+            } => match header {
+                TemplateHeader::Text { .. } => return Vec::new(),
+                TemplateHeader::Image {
+                    link,
+                    media_id,
+                    upload,
+                } => ("image", link, media_id, upload, &none, &none),
+                TemplateHeader::Video {
+                    link,
+                    media_id,
+                    upload,
+                } => ("video", link, media_id, upload, &none, &none),
+                TemplateHeader::Document {
+                    link,
+                    media_id,
+                    upload,
+                    filename,
+                } => ("document", link, media_id, upload, filename, &none),
+            },
             _ => return Vec::new(),
         };
         vec![Attachment {
@@ -425,6 +520,19 @@ impl DraftEnvelope {
                 media: sendable(link, media_id, upload, upload_id)?,
                 caption: caption.clone(),
             },
+            Draft::Sticker {
+                link,
+                media_id,
+                upload,
+                caption,
+            } => {
+                if caption.is_some() {
+                    return Err(DraftError::Caption("sticker"));
+                }
+                WaContent::Sticker {
+                    media: sendable(link, media_id, upload, upload_id)?,
+                }
+            }
             Draft::Location {
                 latitude,
                 longitude,
@@ -490,7 +598,10 @@ impl DraftEnvelope {
             } => WaContent::Template(TemplateMessage {
                 name: name.clone(),
                 language: language.clone(),
-                header: header.as_ref().map(template_header).transpose()?,
+                header: header
+                    .as_ref()
+                    .map(|h| template_header(h, upload_id))
+                    .transpose()?,
                 body: body
                     .iter()
                     .map(|p| BodyParam {
@@ -567,16 +678,30 @@ impl DraftEnvelope {
     }
 }
 
-fn template_header(header: &TemplateHeader) -> Result<HeaderParam, DraftError> {
+/// The header parameter; `upload_id` is Meta's media id of an uploaded file.
+fn template_header(
+    header: &TemplateHeader,
+    upload_id: Option<&str>,
+) -> Result<HeaderParam, DraftError> {
     Ok(match header {
         TemplateHeader::Text { text } => HeaderParam::Text(text.clone()),
-        TemplateHeader::Image { link, media_id } => HeaderParam::Image(media(link, media_id)?),
+        TemplateHeader::Image {
+            link,
+            media_id,
+            upload,
+        } => HeaderParam::Image(sendable(link, media_id, upload, upload_id)?),
+        TemplateHeader::Video {
+            link,
+            media_id,
+            upload,
+        } => HeaderParam::Video(sendable(link, media_id, upload, upload_id)?),
         TemplateHeader::Document {
             link,
             media_id,
+            upload,
             filename,
         } => HeaderParam::Document {
-            media: media(link, media_id)?,
+            media: sendable(link, media_id, upload, upload_id)?,
             filename: filename.clone(),
         },
     })
@@ -661,6 +786,69 @@ mod tests {
             envelope.to_meta(Channel::Messenger, "7105448321", MessagingType::Response),
             Err(DraftError::Unsupported("document", Channel::Messenger))
         ));
+    }
+
+    #[test]
+    fn a_sticker_goes_by_id_and_a_caption_refuses_it() {
+        let sha = "cd".repeat(32);
+        let envelope: DraftEnvelope =
+            serde_json::from_value(json!({"type": "sticker", "upload": sha})).unwrap();
+        assert_eq!(envelope.draft.upload(), Some(sha.as_str()));
+        assert_eq!(envelope.draft.upload_kind(), "sticker");
+        let wire = envelope
+            .to_whatsapp("491701234567", "ob_1", Some("55"))
+            .unwrap()
+            .to_json();
+        assert_eq!(
+            (&wire["type"], &wire["sticker"]),
+            (&json!("sticker"), &json!({"id": "55"}))
+        );
+        let captioned: DraftEnvelope = serde_json::from_value(
+            json!({"type": "sticker", "upload": sha, "caption": "Viel Erfolg!"}),
+        )
+        .unwrap();
+        let err = captioned
+            .to_whatsapp("491701234567", "ob_1", Some("55"))
+            .unwrap_err();
+        assert_eq!(err, DraftError::Caption("sticker"));
+        assert!(err.message_de().contains("Begleittext"));
+    }
+
+    #[test]
+    fn a_template_header_names_an_upload_sent_by_its_media_id() {
+        let sha = "ef".repeat(32);
+        let envelope: DraftEnvelope = serde_json::from_value(json!({
+            "type": "template", "name": "versicherungsschein_versand", "body": ["Anna"],
+            "header": {"type": "document", "upload": sha, "filename": "Police.pdf"}
+        }))
+        .unwrap();
+        assert_eq!(envelope.draft.upload(), Some(sha.as_str()));
+        assert_eq!(envelope.draft.upload_kind(), "document");
+        assert!(matches!(
+            envelope.to_whatsapp("491701234567", "ob_1", None),
+            Err(DraftError::UploadPending)
+        ));
+        let wire = envelope
+            .to_whatsapp("491701234567", "ob_1", Some("77"))
+            .unwrap()
+            .to_json();
+        assert_eq!(
+            wire["template"]["components"][0],
+            json!({"type": "header", "parameters": [{"type": "document",
+                   "document": {"id": "77", "filename": "Police.pdf"}}]})
+        );
+        let attachment = &envelope.draft.attachments(Some("77"))[0];
+        assert_eq!(
+            (attachment.kind.as_str(), attachment.sha256.as_deref()),
+            ("document", Some(sha.as_str()))
+        );
+        // Stored payloads from before keep reading: no `upload` in the header.
+        let old: DraftEnvelope = serde_json::from_value(json!({
+            "type": "template", "name": "x",
+            "header": {"type": "image", "link": "https://example.org/a.png", "media_id": null}
+        }))
+        .unwrap();
+        assert_eq!(old.draft.upload(), None);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //!   check. At most once, never twice.
 
 pub mod auth;
+pub mod cleanup;
 pub mod draft;
 pub mod receipt;
 pub mod worker;

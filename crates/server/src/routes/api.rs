@@ -5,7 +5,7 @@
 
 use crate::app::AppState;
 use crate::outbound::auth::{self, Agent};
-use crate::outbound::draft::{Draft, DraftEnvelope};
+use crate::outbound::draft::{Draft, DraftEnvelope, TemplateHeader};
 use crate::outbound::{self, graph_client, violation_error};
 use crate::problem::Problem;
 use axum::extract::rejection::JsonRejection;
@@ -15,14 +15,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use resonanz_channels::click_to_chat;
-use resonanz_channels::media::sanitize_filename;
+use resonanz_channels::media::{BlobStore, check_sticker, sanitize_filename};
 use resonanz_channels::outbound::{MessagingType, SendError};
 use resonanz_channels::templates::{
-    NewTemplate, ParameterFormat, TemplateIssue, validate_template,
+    NewTemplate, ParameterFormat, TemplateIssue, header_format, validate_template,
 };
 use resonanz_core::rules::{HUMAN_AGENT_WINDOW_MS, TemplateCategory, WindowState, service_window};
 use resonanz_core::{Channel, MessageId, Timestamp};
-use resonanz_store::{ConsentKind, ConsentRecord, Enqueued, NewOutbox, OutboxRow, Role};
+use resonanz_store::{
+    CachedTemplate, ConsentKind, ConsentRecord, Enqueued, NewOutbox, OutboxRow, Role,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -235,7 +237,12 @@ async fn send_message(
     if let Draft::Reaction { message_id, .. } = &mut envelope.draft {
         *message_id = external_id_of(&app, message_id).await?;
     }
-    if let Draft::Document { filename, .. } = &mut envelope.draft {
+    if let Draft::Document { filename, .. }
+    | Draft::Template {
+        header: Some(TemplateHeader::Document { filename, .. }),
+        ..
+    } = &mut envelope.draft
+    {
         // The customer sees it; an agent's text is as untrusted as a file's name.
         *filename = filename.as_deref().and_then(sanitize_filename);
     }
@@ -273,9 +280,28 @@ async fn send_message(
         .unwrap_or_else(|| format!("generated:{}", auth::new_token()));
     outbound::catch_up(&app).await.map_err(internal)?;
     let now = app.clock.now();
-    let (verdict, _) = outbound::evaluate(&app, &conversation, &envelope, now)
+    let (verdict, template) = outbound::evaluate(&app, &conversation, &envelope, now)
         .await
         .map_err(internal)?;
+    // Meta would refuse it (132012) only after the upload; say so now.
+    if let Some(problem) = template
+        .as_ref()
+        .and_then(|t| template_header_mismatch(&envelope.draft, t))
+    {
+        return Ok(problem);
+    }
+    // Naming a file counts as using it: the cleanup of unused uploads keeps
+    // it a full retention period from now, so it cannot vanish before the
+    // row below references it (one atomic update against the cleanup's delete).
+    if let Some(sha256) = envelope.draft.upload()
+        && !app
+            .store
+            .touch_outbound_file(sha256, now)
+            .await
+            .map_err(internal)?
+    {
+        return Ok(unknown_upload(sha256));
+    }
     let outbox_id = format!("ob_{}", &auth::token_hash(&auth::new_token())[..24]);
     let enqueued = app
         .store
@@ -288,6 +314,7 @@ async fn send_message(
             contact_id: conversation.contact_id.clone(),
             conversation_id: conversation.id.clone(),
             payload: serde_json::to_value(&envelope).map_err(internal)?,
+            upload: envelope.draft.upload().map(str::to_owned),
             created_by: agent.0.id.clone(),
             now,
             blocked: verdict.as_ref().err().map(violation_error),
@@ -327,7 +354,8 @@ async fn send_message(
 }
 
 /// Checks a draft's uploaded file (it exists, WhatsApp only, sent as the
-/// kind it is) and fills in a document's filename from the upload.
+/// kind it is, a sticker within WhatsApp's rules) and fills in a document's
+/// filename from the upload.
 async fn attach_upload(
     app: &AppState,
     channel: Channel,
@@ -351,14 +379,9 @@ async fn attach_upload(
         ));
     }
     let Some(file) = app.store.outbound_file(&sha256).await.map_err(internal)? else {
-        return Ok(refuse(
-            "unknown-upload",
-            "No uploaded file has this handle; upload it with POST /api/media first",
-            "Zu dieser Kennung gibt es keine hochgeladene Datei; bitte zuerst über POST /api/media hochladen",
-            format!("unknown upload {sha256:?}"),
-        ));
+        return Ok(Some(unknown_upload(&sha256)));
     };
-    let wanted = envelope.draft.type_name();
+    let wanted = envelope.draft.upload_kind();
     if file.kind != wanted {
         return Ok(refuse(
             "upload-kind",
@@ -373,12 +396,96 @@ async fn attach_upload(
             format!("{} ({}) sent as {wanted}", file.kind, file.mime_type),
         ));
     }
-    if let Draft::Document { filename, .. } = &mut envelope.draft
+    if file.kind == "sticker" {
+        // Checked on upload already; a sticker is small, so check its bytes again.
+        let blobs = BlobStore::new(app.settings.media.dir.clone());
+        if let Some(bytes) = blobs.get(&sha256).await.map_err(internal)?
+            && let Err(err) = check_sticker(&bytes)
+        {
+            return Ok(refuse(
+                "sticker-invalid",
+                &format!("This file cannot be sent as a WhatsApp sticker: {err}"),
+                &format!(
+                    "Diese Datei kann nicht als WhatsApp-Sticker gesendet werden: {}",
+                    err.message_de()
+                ),
+                err.to_string(),
+            ));
+        }
+    }
+    if let Draft::Document { filename, .. }
+    | Draft::Template {
+        header: Some(TemplateHeader::Document { filename, .. }),
+        ..
+    } = &mut envelope.draft
         && filename.is_none()
     {
         filename.clone_from(&file.filename);
     }
     Ok(None)
+}
+
+fn unknown_upload(sha256: &str) -> Response {
+    let en = "No uploaded file has this handle; upload it with POST /api/media first";
+    let de = "Zu dieser Kennung gibt es keine hochgeladene Datei; bitte zuerst über POST /api/media hochladen";
+    problem_with(
+        unprocessable(
+            "unknown-upload",
+            en,
+            de,
+            format!("unknown upload {sha256:?}"),
+        ),
+        json!({"de": de, "en": en}),
+    )
+}
+
+/// What a header kind is called in a sentence.
+fn header_words(kind: Option<&str>) -> (&'static str, &'static str) {
+    match kind {
+        Some("image") => ("ein Bild", "an image"),
+        Some("video") => ("ein Video", "a video"),
+        Some("document") => ("ein Dokument", "a document"),
+        Some("location") => ("einen Standort", "a location"),
+        Some("text") => ("einen Text", "a text"),
+        _ => ("keinen Kopf", "no header"),
+    }
+}
+
+/// A 422 when the draft's header does not fit the cached template's HEADER
+/// format: an IMAGE/VIDEO/DOCUMENT template needs exactly that file in its
+/// header, and a file cannot go into a template without such a header.
+fn template_header_mismatch(draft: &Draft, template: &CachedTemplate) -> Option<Response> {
+    let Draft::Template { name, header, .. } = draft else {
+        return None;
+    };
+    let expected = header_format(&template.components).map(|f| f.to_ascii_lowercase());
+    let given = header.as_ref().map(TemplateHeader::kind);
+    let is_media = |kind: Option<&str>| matches!(kind, Some("image" | "video" | "document"));
+    if !is_media(expected.as_deref()) && !is_media(given) || expected.as_deref() == given {
+        return None;
+    }
+    let (expected_de, expected_en) = header_words(expected.as_deref());
+    let (given_de, given_en) = header_words(given);
+    let en = format!(
+        "The template {name} expects {expected_en} in its header, the message has {given_en}"
+    );
+    let de = format!(
+        "Die Vorlage {name} erwartet im Kopf {expected_de}, die Nachricht enthält {given_de}"
+    );
+    Some(problem_with(
+        unprocessable(
+            "template-header",
+            "The header does not match the template",
+            "Der Kopf passt nicht zur Vorlage",
+            en.clone(),
+        ),
+        json!({
+            "de": de,
+            "en": en,
+            "expected": expected.as_deref().map(str::to_ascii_uppercase),
+            "given": given,
+        }),
+    ))
 }
 
 /// `GET /api/conversations/{id}/messages`: the thread with delivery states.

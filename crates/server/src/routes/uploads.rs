@@ -3,8 +3,10 @@
 //! `multipart/form-data` form with a `file` part. It is checked against
 //! WhatsApp's type and size table, stored durably in the content-addressed
 //! blob store and described in `outbound_files`; the returned `upload`
-//! handle then goes into a document, image, audio or video draft. The
-//! sender worker uploads it to Meta just before the send.
+//! handle then goes into a document, image, audio, video or sticker draft,
+//! or into a template's header. The sender worker uploads it to Meta just
+//! before the send. A WebP file is a sticker: 512×512, 100 KB static, 500 KB
+//! animated.
 
 use super::api::{ApiResult, internal, problem_with};
 use crate::app::AppState;
@@ -19,8 +21,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use resonanz_channels::media::{
-    self, BlobStore, MediaError, WHATSAPP_MEDIA, check_upload, content_matches, essence,
-    sanitize_filename,
+    self, BlobStore, MediaError, StickerError, WHATSAPP_MEDIA, check_sticker, check_upload,
+    content_matches, essence, sanitize_filename,
 };
 use resonanz_store::{OutboundFile, Role};
 use serde::Deserialize;
@@ -31,7 +33,7 @@ use serde_json::{Value, json};
 pub const UPLOAD_BODY_LIMIT: usize = 100 * 1024 * 1024 + 64 * 1024;
 
 /// Kinds a draft can send an uploaded file as.
-const SENDABLE: &[&str] = &["document", "image", "audio", "video"];
+const SENDABLE: &[&str] = &["document", "image", "audio", "video", "sticker"];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -94,6 +96,27 @@ fn unsupported(mime_type: &str, detail: String) -> axum::response::Response {
         ),
         json!({ "mime_type": mime_type, "accepted": accepted }),
     )
+}
+
+/// A WebP file WhatsApp would not show as a sticker.
+fn bad_sticker(mime_type: &str, err: &StickerError) -> axum::response::Response {
+    let en = format!("This file cannot be sent as a WhatsApp sticker: {err}");
+    let de = format!(
+        "Diese Datei kann nicht als WhatsApp-Sticker gesendet werden: {}",
+        err.message_de()
+    );
+    let problem = match err {
+        StickerError::NotWebp => return unsupported(mime_type, err.to_string()),
+        StickerError::TooLarge { size, max, .. } => too_large(*size, *max, "sticker"),
+        StickerError::Dimensions { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sticker-invalid",
+            "WhatsApp stickers must be 512×512 pixels",
+            "WhatsApp-Sticker müssen 512×512 Pixel groß sein",
+            err.to_string(),
+        ),
+    };
+    problem_with(problem, json!({"de": de, "en": en, "sticker": err}))
 }
 
 fn bad_upload(detail: impl Into<String>) -> Problem {
@@ -263,9 +286,15 @@ async fn upload(
             format!("the content is not {mime} (a renamed file?)"),
         ));
     }
+    if limit.kind == "sticker"
+        && let Err(err) = check_sticker(&bytes)
+    {
+        return Ok(bad_sticker(&mime, &err));
+    }
     let filename = filename.or_else(|| {
         let stem = match limit.kind {
             "image" => "Bild",
+            "sticker" => "Sticker",
             "audio" => "Audio",
             "video" => "Video",
             _ => "Dokument",
@@ -289,6 +318,9 @@ async fn upload(
         .save_outbound_file(&file)
         .await
         .map_err(internal)?;
+    // The cleanup may have removed the same bytes (an old unused upload)
+    // between `put` and the row; the row now keeps them, so store them again.
+    blobs.put(&bytes).await.map_err(internal)?;
     tracing::info!(sha256 = %file.sha256, kind = %file.kind, size = file.size, "file uploaded for sending");
     Ok((StatusCode::CREATED, Json(view(&file))).into_response())
 }

@@ -329,3 +329,142 @@ async fn bad_uploads_get_metas_errors_and_are_recorded_as_rejected() {
     );
     t.sim.shutdown().await;
 }
+
+/// A 512×512 lossless WebP header (nothing decodes it here).
+fn webp_sticker() -> Vec<u8> {
+    let bits: u32 = 511 | (511 << 14);
+    let mut chunk = b"VP8L\x05\x00\x00\x00\x2f".to_vec();
+    chunk.extend_from_slice(&bits.to_le_bytes());
+    chunk.push(0);
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&((chunk.len() + 4) as u32).to_le_bytes());
+    out.extend_from_slice(b"WEBP");
+    out.extend_from_slice(&chunk);
+    out
+}
+
+#[tokio::test]
+async fn an_uploaded_webp_is_sent_as_a_sticker_by_id_and_takes_no_caption() {
+    let t = spawn().await;
+    t.sim
+        .deliver_inbound(InboundRequest::text(ANNA, "Danke!"))
+        .await
+        .unwrap();
+    let sticker = webp_sticker();
+    let (ct, body) = form(&[
+        ("messaging_product", None, b"whatsapp"),
+        ("type", None, b"image/webp"),
+        ("file", Some(("Daumen.webp", "image/webp")), &sticker),
+    ]);
+    let (status, resp) = t.upload(TOKEN, &ct, body).await;
+    assert_eq!(status, 200, "{resp}");
+    let id = resp["id"].as_str().unwrap().to_owned();
+    let send = |sticker: serde_json::Value| {
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+               "to": "+491701234567", "type": "sticker", "sticker": sticker})
+    };
+    let (status, resp) = t.send_wa(send(json!({"id": id}))).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(t.sim.sent().last().unwrap().kind, "sticker");
+    let (status, resp) = t
+        .send_wa(send(json!({"id": id, "caption": "Daumen hoch"})))
+        .await;
+    assert_graph_error(status, &resp, 400, 100);
+    let (status, resp) = t.send_wa(send(json!({"id": "999"}))).await;
+    assert_graph_error(status, &resp, 400, 100);
+    t.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_document_header_template_takes_only_a_document_parameter() {
+    let t = spawn().await;
+    let waba = t.sim.config().waba_id.clone();
+    let template = |name: &str, header: Option<serde_json::Value>| {
+        let mut components = vec![json!({"type": "BODY",
+            "text": "Guten Tag {{1}}, anbei Ihr Versicherungsschein. Bei Fragen einfach antworten.",
+            "example": {"body_text": [["Anna"]]}})];
+        components.extend(header);
+        json!({"name": name, "language": "de", "category": "UTILITY", "components": components})
+    };
+    let header = json!({"type": "HEADER", "format": "DOCUMENT",
+                        "example": {"header_handle": ["4::aW1hZ2UvcG5n:ARZ"]}});
+    for (name, header) in [
+        ("versicherungsschein_versand", Some(header)),
+        ("ohne_kopf", None),
+    ] {
+        let (status, created) = t
+            .graph_post(
+                &format!("{waba}/message_templates"),
+                &template(name, header),
+            )
+            .await;
+        assert_eq!(status, 200, "{created}");
+    }
+    t.settle().await;
+    let (ct, body) = form(&[
+        ("messaging_product", None, b"whatsapp"),
+        (
+            "file",
+            Some(("Versicherungsschein.pdf", "application/pdf")),
+            PDF,
+        ),
+    ]);
+    let (status, resp) = t.upload(TOKEN, &ct, body).await;
+    assert_eq!(status, 200, "{resp}");
+    let pdf_id = resp["id"].as_str().unwrap().to_owned();
+
+    let send = |name: &str, header: Option<serde_json::Value>| {
+        let mut components =
+            vec![json!({"type": "body", "parameters": [{"type": "text", "text": "Anna"}]})];
+        if let Some(param) = header {
+            components.insert(0, json!({"type": "header", "parameters": [param]}));
+        }
+        json!({"messaging_product": "whatsapp", "to": "+491701234567", "type": "template",
+               "template": {"name": name, "language": {"code": "de"}, "components": components}})
+    };
+    let details = |resp: &serde_json::Value| {
+        resp["error"]["error_data"]["details"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let name = "versicherungsschein_versand";
+    // As Meta: a missing header parameter is "UNKNOWN", another kind is named.
+    let (status, resp) = t.send_wa(send(name, None)).await;
+    assert_graph_error(status, &resp, 400, 132012);
+    assert_eq!(
+        details(&resp),
+        "header: Format mismatch, expected DOCUMENT, received UNKNOWN"
+    );
+    let image = json!({"type": "image", "image": {"link": "https://example.org/police.png"}});
+    let (status, resp) = t.send_wa(send(name, Some(image))).await;
+    assert_graph_error(status, &resp, 400, 132012);
+    assert_eq!(
+        details(&resp),
+        "header: Format mismatch, expected DOCUMENT, received IMAGE"
+    );
+    assert!(
+        resp["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Parameter format does not match format in the created template")
+    );
+    // The document must be one this number uploaded.
+    let document = |id: &str| json!({"type": "document", "document": {"id": id, "filename": "Versicherungsschein.pdf"}});
+    let (status, resp) = t.send_wa(send(name, Some(document("4242")))).await;
+    assert_graph_error(status, &resp, 400, 100);
+    let (status, resp) = t.send_wa(send(name, Some(document(&pdf_id)))).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(
+        t.sim.sent().last().unwrap().request["template"]["components"][0]["parameters"][0]["document"]
+            ["id"],
+        pdf_id.as_str()
+    );
+    // A template without a header takes no header parameter.
+    let (status, resp) = t.send_wa(send("ohne_kopf", Some(document(&pdf_id)))).await;
+    assert_graph_error(status, &resp, 400, 132000);
+    assert!(details(&resp).starts_with("header:"), "{resp}");
+    let (status, resp) = t.send_wa(send("ohne_kopf", None)).await;
+    assert_eq!(status, 200, "{resp}");
+    t.sim.shutdown().await;
+}
