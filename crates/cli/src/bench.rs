@@ -16,17 +16,27 @@ use std::time::Instant;
 
 /// Peak resident set size of this process so far, in MiB.
 pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
+    proc_self_number("status", "VmHWM:")
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// Bytes this process has sent to the storage layer so far (WAL, database
+/// file and checkpoints alike); `None` where the kernel does not say.
+pub fn disk_bytes_written() -> Option<f64> {
+    proc_self_number("io", "write_bytes:")
+}
+
+/// The first number after `key` in `/proc/self/<file>`.
+fn proc_self_number(file: &str, key: &str) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/self/{file}"))
+        .ok()?
+        .lines()
+        .find(|line| line.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 async fn raw_connection(path: &Path) -> anyhow::Result<SqliteConnection> {

@@ -303,6 +303,7 @@ pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
 
     let ceiling = closed_loop(&client, &trivial_url, concurrency, duration, &next).await;
     ceiling.print("ceiling (trivial axum handler)");
+    let written_before = crate::bench::disk_bytes_written();
     let durable = closed_loop(&client, &resonanz_url, concurrency, duration, &next).await;
     durable.print("resonanz (verify, parse, analyse, durable commit, ack)");
     let flushing = Instant::now();
@@ -310,6 +311,17 @@ pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
     println!(
         "projections caught up {:.0} ms after the last ack",
         flushing.elapsed().as_secs_f64() * 1000.0
+    );
+    // Whole pages of every index a delivery touches go to the WAL and again
+    // to the database file at checkpoint: the volume a disk must sync.
+    let disk_kb_per_delivery = match (written_before, crate::bench::disk_bytes_written()) {
+        (Some(before), Some(after)) if durable.ok > 0 => {
+            (after - before) / 1024.0 / durable.ok as f64
+        }
+        _ => f64::NAN,
+    };
+    println!(
+        "disk writes: {disk_kb_per_delivery:.1} KB per delivery (raw log, projections, checkpoints)"
     );
     let paced = fixed_rate(&client, &resonanz_url, args.rate, rate_duration, &next).await;
     paced.print(&format!("resonanz at {}/s fixed rate", args.rate));
@@ -341,11 +353,12 @@ pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
     let deliveries_per_s = durable.per_second();
     let ceiling_per_s = ceiling.per_second();
     println!(
-        "result: deliveries_per_s={:.0} ceiling_per_s={:.0} ratio={:.2} p99_ms={:.2}",
+        "result: deliveries_per_s={:.0} ceiling_per_s={:.0} ratio={:.2} p99_ms={:.2} disk_kb_per_delivery={:.1}",
         deliveries_per_s,
         ceiling_per_s,
         deliveries_per_s / ceiling_per_s.max(1e-9),
-        paced.percentile(99.0)
+        paced.percentile(99.0),
+        disk_kb_per_delivery
     );
     Ok(())
 }
