@@ -1,0 +1,140 @@
+//! Upgrades keep what an installation already holds: data written under an
+//! older schema is carried into the columns a newer migration adds, on both
+//! databases.
+
+use resonanz_core::Timestamp;
+use resonanz_store::{Store, StoreOptions};
+use sqlx::Connection;
+
+#[allow(dead_code)] // this suite opens stores itself
+mod common;
+
+const CREATED: i64 = 1_750_000_000_000;
+const QUEUED_FILE: &str = "aa11";
+const SENT_FILE: &str = "bb22";
+const UNUSED_FILE: &str = "cc33";
+
+/// Rows as a version 5 installation wrote them: three uploaded files, two
+/// of them named by outbox rows (one queued, one sent), one by none.
+const VERSION_5_ROWS: [&str; 3] = [
+    "INSERT INTO outbound_files (sha256, kind, mime_type, size, filename, created_by, created_at) VALUES \
+     ('aa11', 'document', 'application/pdf', 10, 'police.pdf', 'agent', 1750000000000), \
+     ('bb22', 'image', 'image/png', 10, NULL, 'agent', 1750000000000), \
+     ('cc33', 'document', 'application/pdf', 10, 'alt.pdf', 'agent', 1750000000000)",
+    "INSERT INTO outbox (id, idempotency_key, channel, account, recipient_kind, recipient, contact_id, \
+       conversation_id, payload, state, attempts, next_attempt_at, created_by, created_at, updated_at) VALUES \
+     ('out_1', 'key-1', 'whatsapp', '106540352242922', 'phone', '491701234567', 'con_1', 'cnv_1', \
+      '{\"type\":\"document\",\"upload\":\"aa11\",\"filename\":\"police.pdf\"}', 'queued', 0, 0, 'agent', 1750000000000, 1750000000000)",
+    "INSERT INTO outbox (id, idempotency_key, channel, account, recipient_kind, recipient, contact_id, \
+       conversation_id, payload, state, attempts, next_attempt_at, created_by, created_at, updated_at) VALUES \
+     ('out_2', 'key-2', 'whatsapp', '106540352242922', 'phone', '491701234567', 'con_1', 'cnv_1', \
+      '{\"type\":\"image\",\"upload\":\"bb22\"}', 'sent', 1, 0, 'agent', 1750000000000, 1750000000000), \
+     ('out_3', 'key-3', 'whatsapp', '106540352242922', 'phone', '491701234567', 'con_1', 'cnv_1', \
+      '{\"type\":\"text\",\"text\":{\"body\":\"Hallo\"}}', 'sent', 1, 0, 'agent', 1750000000000, 1750000000000)",
+];
+
+/// After the upgrade, only the upload no message names is up for cleaning,
+/// and the uploads keep their age.
+async fn uploads_named_before_the_upgrade_are_kept(url: &str) {
+    let store = Store::open(url, StoreOptions::default()).await.unwrap();
+    let long_after = Timestamp(CREATED + 365 * 24 * 3_600_000);
+    let unused: Vec<String> = store
+        .unused_outbound_files(long_after, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|file| file.sha256)
+        .collect();
+    assert_eq!(unused, vec![UNUSED_FILE.to_owned()]);
+    // The retention counts from the upload, not from the upgrade.
+    let just_after = Timestamp(CREATED + 1);
+    assert_eq!(
+        store
+            .unused_outbound_files(just_after, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .unused_outbound_files(Timestamp(CREATED), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for named in [QUEUED_FILE, SENT_FILE] {
+        assert!(
+            !store
+                .delete_unused_outbound_file(named, long_after)
+                .await
+                .unwrap(),
+            "{named} is named by a message and must stay"
+        );
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_upgrade_to_upload_cleanup_keeps_files_messages_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("resonanz.db");
+    let url = format!("sqlite://{}", path.display());
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::migrate!("./migrations/sqlite")
+            .run_to(5, &mut conn)
+            .await
+            .unwrap();
+        for statement in VERSION_5_ROWS {
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+    uploads_named_before_the_upgrade_are_kept(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_upgrade_to_upload_cleanup_keeps_files_messages_name() {
+    let schema = format!(
+        "t_migrate_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut admin = sqlx::PgConnection::connect(&common::pg_url())
+        .await
+        .expect("PostgreSQL must run at RESONANZ_TEST_PG_URL (.ci/run starts it)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let separator = if common::pg_url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let url = format!(
+        "{}{separator}options=-c%20search_path%3D{schema}",
+        common::pg_url()
+    );
+    {
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::migrate!("./migrations/postgres")
+            .run_to(5, &mut conn)
+            .await
+            .unwrap();
+        for statement in VERSION_5_ROWS {
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+    uploads_named_before_the_upgrade_are_kept(&url).await;
+}
