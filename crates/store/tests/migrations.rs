@@ -101,30 +101,7 @@ async fn sqlite_upgrade_to_upload_cleanup_keeps_files_messages_name() {
 
 #[tokio::test]
 async fn postgres_upgrade_to_upload_cleanup_keeps_files_messages_name() {
-    let schema = format!(
-        "t_migrate_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let mut admin = sqlx::PgConnection::connect(&common::pg_url())
-        .await
-        .expect("PostgreSQL must run at RESONANZ_TEST_PG_URL (.ci/run starts it)");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let separator = if common::pg_url().contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    let url = format!(
-        "{}{separator}options=-c%20search_path%3D{schema}",
-        common::pg_url()
-    );
+    let url = common::fresh_pg_url().await;
     {
         let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
         sqlx::migrate!("./migrations/postgres")

@@ -29,7 +29,8 @@ pub fn pg_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-pub async fn postgres_store() -> TestStore {
+/// The URL of a fresh, empty schema on the test server.
+pub async fn fresh_pg_url() -> String {
     use sqlx::Connection;
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -51,7 +52,11 @@ pub async fn postgres_store() -> TestStore {
         .await
         .unwrap();
     let separator = if pg_url().contains('?') { '&' } else { '?' };
-    let url = format!("{}{separator}options=-c%20search_path%3D{schema}", pg_url());
+    format!("{}{separator}options=-c%20search_path%3D{schema}", pg_url())
+}
+
+pub async fn postgres_store() -> TestStore {
+    let url = fresh_pg_url().await;
     let store = Store::open(&url, StoreOptions::default()).await.unwrap();
     TestStore {
         store,
