@@ -47,20 +47,33 @@ const TEXTS: [&str; 6] = [
 ];
 
 /// A signed WhatsApp delivery with one text message; `n` makes it unique.
+/// Its message id is random like Meta's, not a counter that would fill the
+/// message indexes in order and flatter the store.
 fn delivery(n: u64) -> (Vec<u8>, String) {
+    let wa_id = format!("49170{:07}", n % 500);
+    let mut tail = [0u8; 10];
+    tail[..8].copy_from_slice(&splitmix64(n).to_be_bytes());
     let body = serde_json::json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "4930123456789", "phone_number_id": PHONE_NUMBER_ID},
-            "contacts": [{"profile": {"name": format!("Kunde {}", n % 500)}, "wa_id": format!("49170{:07}", n % 500)}],
-            "messages": [{"from": format!("49170{:07}", n % 500), "id": format!("wamid.bench.{n}"),
+            "contacts": [{"profile": {"name": format!("Kunde {}", n % 500)}, "wa_id": wa_id}],
+            "messages": [{"from": wa_id, "id": resonanz_sim::wire::wamid(&wa_id, tail),
                 "timestamp": "1750016800", "type": "text", "text": {"body": TEXTS[(n % 6) as usize]}}],
         }}]}],
     });
     let bytes = resonanz_sim::wire::meta_json(&body);
     let signature = resonanz_sim::wire::signature_header(APP_SECRET, &bytes);
     (bytes, signature)
+}
+
+/// A bijective mix of `n` (SplitMix64's finaliser): distinct and scattered.
+fn splitmix64(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[derive(Default)]

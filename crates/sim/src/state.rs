@@ -231,14 +231,7 @@ pub(crate) fn real_unix_ms() -> i64 {
 
 /// A WhatsApp message id shaped like Meta's (base64 after `wamid.`).
 pub(crate) fn new_wamid(wa_id: &str) -> String {
-    use base64::Engine;
-    let mut rng = rand::rng();
-    let tail: [u8; 10] = rng.random();
-    let raw = format!("{wa_id}\x15\x02\x00\x11\x18\x14{}", hex::encode_upper(tail));
-    format!(
-        "wamid.{}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    )
+    crate::wire::wamid(wa_id, rand::rng().random())
 }
 
 pub(crate) fn new_numeric_id(digits: usize) -> String {

@@ -8,6 +8,18 @@ use std::io;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
+/// A WhatsApp message id shaped like Meta's: `wamid.` and base64 of the
+/// customer's number and an opaque tail, so ids of one customer share a
+/// prefix and the rest is random, as an index sees them in production.
+pub fn wamid(wa_id: &str, tail: [u8; 10]) -> String {
+    use base64::Engine;
+    let raw = format!("{wa_id}\x15\x02\x00\x11\x18\x14{}", hex::encode_upper(tail));
+    format!(
+        "wamid.{}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
 /// Serialises like Meta's webhook sender, so a receiver that re-serialises instead of
 /// signing the raw body fails its signature check, as it would in production.
 pub fn meta_json<T: Serialize>(value: &T) -> Vec<u8> {
