@@ -586,23 +586,17 @@ macro_rules! backend_sql {
                 }
 
                 // Which messages are already stored, and receipts that came before our own messages.
-                let mut existing: std::collections::HashSet<(String, String)> = Default::default();
+                let mut existing: std::collections::HashSet<String> = Default::default();
                 let mut early: HashMap<(String, String), Vec<String>> = HashMap::new();
                 {
-                    let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "SELECT channel, external_id FROM messages WHERE (channel, external_id) IN (",
-                    );
+                    // The id is derived from (channel, external id), so it is the one unique key.
+                    let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id FROM messages WHERE id IN (");
                     let mut list = query.separated(", ");
                     for row in &rows {
-                        list.push("(")
-                            .push_bind_unseparated(row.item.message.channel.as_str())
-                            .push_unseparated(", ")
-                            .push_bind_unseparated(row.item.message.external_id.as_str())
-                            .push_unseparated(")");
+                        list.push_bind(row.message_id.as_str());
                     }
                     query.push(")");
-                    let found: Vec<(String, String)> =
-                        query.build_query_as().persistent(false).fetch_all(&mut **tx).await?;
+                    let found: Vec<String> = query.build_query_scalar().persistent(false).fetch_all(&mut **tx).await?;
                     existing.extend(found);
                 }
                 let outbound: Vec<&Row<'_, '_>> =
@@ -632,7 +626,7 @@ macro_rules! backend_sql {
                 for row in &rows {
                     let message = row.item.message;
                     let key = (message.channel.as_str(), message.external_id.as_str());
-                    if existing.contains(&(key.0.to_owned(), key.1.to_owned())) || !seen.insert(key) {
+                    if existing.contains(row.message_id.as_str()) || !seen.insert(key) {
                         continue;
                     }
                     let inbound = message.direction == Direction::Inbound;
@@ -672,7 +666,7 @@ macro_rules! backend_sql {
                         .push_bind(row.item.raw_id)
                         .push_bind(to_json(&message.raw));
                 });
-                query.push(" ON CONFLICT (channel, external_id) DO NOTHING");
+                query.push(" ON CONFLICT (id) DO NOTHING");
                 query.build().persistent(false).execute(&mut **tx).await?;
                 for (row, _) in fresh {
                     let message = row.item.message;
@@ -736,9 +730,8 @@ macro_rules! backend_sql {
                 events: &mut EventBuffer,
             ) -> Result<()> {
                 let current: Option<(String, String)> =
-                    sqlx::query_as("SELECT id, delivery FROM messages WHERE channel = $1 AND external_id = $2")
-                        .bind(channel.as_str())
-                        .bind(external_id)
+                    sqlx::query_as("SELECT id, delivery FROM messages WHERE id = $1")
+                        .bind(MessageId::derive(&[channel.as_str(), external_id]).as_str())
                         .fetch_optional(&mut **tx)
                         .await?;
                 let Some((message_id, current)) = current else { return Ok(()) };
@@ -768,9 +761,8 @@ macro_rules! backend_sql {
                 events: &mut EventBuffer,
             ) -> Result<()> {
                 let target: Option<(String, String)> =
-                    sqlx::query_as("SELECT id, reactions FROM messages WHERE channel = $1 AND external_id = $2")
-                        .bind(reaction.channel.as_str())
-                        .bind(reaction.target_external_id.as_str())
+                    sqlx::query_as("SELECT id, reactions FROM messages WHERE id = $1")
+                        .bind(MessageId::derive(&[reaction.channel.as_str(), &reaction.target_external_id]).as_str())
                         .fetch_optional(&mut **tx)
                         .await?;
                 let Some((message_id, reactions)) = target else {
@@ -1192,10 +1184,9 @@ macro_rules! backend_sql {
                 channel: &str,
                 external_id: &str,
             ) -> Result<Option<MessageRow>> {
-                let sql = format!("{MESSAGE_COLUMNS} WHERE channel = $1 AND external_id = $2");
+                let sql = format!("{MESSAGE_COLUMNS} WHERE id = $1");
                 let row: Option<MessageTuple> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(channel)
-                    .bind(external_id)
+                    .bind(MessageId::derive(&[channel, external_id]).as_str())
                     .fetch_optional(pool)
                     .await?;
                 row.map(message_row).transpose()

@@ -3,7 +3,7 @@
 //! payload and its receipts.
 
 use crate::{Result, Store, StoreError};
-use resonanz_core::{Identity, IdentityKind};
+use resonanz_core::{Identity, IdentityKind, MessageId};
 use serde::Serialize;
 use sqlx::{Pool, Postgres, Sqlite};
 
@@ -107,10 +107,9 @@ macro_rules! reads_sql {
                 external_id: &str,
             ) -> Result<Option<serde_json::Value>> {
                 let raw: Option<Option<String>> = sqlx::query_scalar(
-                    "SELECT raw FROM messages WHERE channel = $1 AND external_id = $2",
+                    "SELECT raw FROM messages WHERE id = $1",
                 )
-                .bind(channel)
-                .bind(external_id)
+                .bind(MessageId::derive(&[channel, external_id]).as_str())
                 .fetch_optional(pool)
                 .await?;
                 raw.flatten()

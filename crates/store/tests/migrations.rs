@@ -2,7 +2,7 @@
 //! older schema is carried into the columns a newer migration adds, on both
 //! databases.
 
-use resonanz_core::Timestamp;
+use resonanz_core::{MessageId, Timestamp};
 use resonanz_store::{Store, StoreOptions};
 use sqlx::Connection;
 
@@ -114,4 +114,99 @@ async fn postgres_upgrade_to_upload_cleanup_keeps_files_messages_name() {
         conn.close().await.unwrap();
     }
     uploads_named_before_the_upgrade_are_kept(&url).await;
+}
+
+/// A version 6 installation's conversation with one message, keyed twice
+/// then (id and channel + external id), once since version 7.
+fn version_6_rows() -> [String; 3] {
+    let id = MessageId::derive(&["whatsapp", "wamid.upgrade"]);
+    [
+        "INSERT INTO contacts (id, display_name, created_at) VALUES ('con_1', 'Erika', 1750000000000)".into(),
+        "INSERT INTO conversations (id, contact_id, channel, account, last_inbound_at, last_message_at, created_at) \
+         VALUES ('cnv_1', 'con_1', 'whatsapp', '106540352242922', 1750000000000, 1750000000000, 1750000000000)"
+            .into(),
+        format!(
+            "INSERT INTO messages (id, conversation_id, contact_id, channel, direction, external_id, kind, body, \
+               attachments, location, reply_to, reactions, delivery, delivery_state, sent_at, analysis, raw_event_id, raw) \
+             VALUES ('{}', 'cnv_1', 'con_1', 'whatsapp', 'in', 'wamid.upgrade', 'text', 'Mein Keller steht unter Wasser', \
+               '[]', NULL, NULL, '[]', '{{\"state\":\"received\"}}', 'received', 1750000000000, NULL, NULL, NULL)",
+            id.as_str()
+        ),
+    ]
+}
+
+/// After the upgrade the message is still found by its channel and
+/// external id, and its id still refuses a second copy.
+async fn messages_survive_the_single_key_upgrade(url: &str) {
+    let store = Store::open(url, StoreOptions::default()).await.unwrap();
+    let message = store
+        .message_by_external_id("whatsapp", "wamid.upgrade")
+        .await
+        .unwrap()
+        .expect("the message stored before the upgrade");
+    assert_eq!(
+        message.body.as_deref(),
+        Some("Mein Keller steht unter Wasser")
+    );
+    assert_eq!(message.conversation_id, "cnv_1");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_upgrade_to_one_message_key_keeps_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("resonanz.db");
+    let url = format!("sqlite://{}", path.display());
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::migrate!("./migrations/sqlite")
+        .run_to(6, &mut conn)
+        .await
+        .unwrap();
+    for statement in version_6_rows() {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+    messages_survive_the_single_key_upgrade(&url).await;
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    let copy = sqlx::query(sqlx::AssertSqlSafe(version_6_rows()[2].clone()))
+        .execute(&mut conn)
+        .await;
+    assert!(
+        copy.is_err(),
+        "a second row with the same id must be refused"
+    );
+}
+
+#[tokio::test]
+async fn postgres_upgrade_to_one_message_key_keeps_messages() {
+    let url = common::fresh_pg_url().await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::migrate!("./migrations/postgres")
+        .run_to(6, &mut conn)
+        .await
+        .unwrap();
+    for statement in version_6_rows() {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    messages_survive_the_single_key_upgrade(&url).await;
+    let copy = sqlx::query(sqlx::AssertSqlSafe(version_6_rows()[2].clone()))
+        .execute(&mut conn)
+        .await;
+    assert!(
+        copy.is_err(),
+        "a second row with the same id must be refused"
+    );
 }
