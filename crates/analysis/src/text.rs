@@ -514,6 +514,19 @@ const EMOTICONS: &[&str] = &[
 ];
 
 fn emoticon_at(s: &str) -> Option<usize> {
+    // Called at every word start: most words rule themselves out by their
+    // first two bytes, before the list is scanned.
+    let &[first, second, ..] = s.as_bytes() else {
+        return None;
+    };
+    let possible = match first {
+        b':' | b';' | b'=' | b'<' | b'^' | b'-' | b'8' | b'>' => true,
+        b'x' | b'X' | b'o' | b'O' | b'B' | b'T' => matches!(second, b'D' | b'.' | b'-' | b'_'),
+        _ => false,
+    };
+    if !possible {
+        return None;
+    }
     EMOTICONS
         .iter()
         .find(|e| s.starts_with(**e))
@@ -572,6 +585,15 @@ fn is_joiner(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_listed_emoticon_passes_the_quick_filter() {
+        for emoticon in EMOTICONS {
+            assert_eq!(emoticon_at(emoticon), Some(emoticon.len()), "{emoticon}");
+        }
+        assert_eq!(emoticon_at("Xaver"), None);
+        assert_eq!(emoticon_at("ok"), None);
+    }
 
     fn toks(text: &str) -> (Tokens, Vec<(TokenKind, String)>) {
         let n = Normalizer::new();
