@@ -75,52 +75,73 @@ async fn uploads_named_before_the_upgrade_are_kept(url: &str) {
     store.close().await;
 }
 
+/// A SQLite file migrated to `version` only, holding `rows`; its connection options.
+async fn sqlite_at_version(
+    path: &std::path::Path,
+    version: i64,
+    rows: &[String],
+) -> sqlx::sqlite::SqliteConnectOptions {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::migrate!("./migrations/sqlite")
+        .run_to(version, &mut conn)
+        .await
+        .unwrap();
+    for statement in rows {
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+    options
+}
+
+/// A fresh PostgreSQL schema migrated to `version` only, holding `rows`; its URL.
+async fn postgres_at_version(version: i64, rows: &[String]) -> String {
+    let url = common::fresh_pg_url().await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::migrate!("./migrations/postgres")
+        .run_to(version, &mut conn)
+        .await
+        .unwrap();
+    for statement in rows {
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+    url
+}
+
+fn version_5_rows() -> Vec<String> {
+    VERSION_5_ROWS.iter().map(|row| (*row).to_owned()).collect()
+}
+
 #[tokio::test]
 async fn sqlite_upgrade_to_upload_cleanup_keeps_files_messages_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("resonanz.db");
-    let url = format!("sqlite://{}", path.display());
-    {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let mut conn = sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .unwrap();
-        sqlx::migrate!("./migrations/sqlite")
-            .run_to(5, &mut conn)
-            .await
-            .unwrap();
-        for statement in VERSION_5_ROWS {
-            sqlx::query(statement).execute(&mut conn).await.unwrap();
-        }
-        conn.close().await.unwrap();
-    }
-    uploads_named_before_the_upgrade_are_kept(&url).await;
+    sqlite_at_version(&path, 5, &version_5_rows()).await;
+    uploads_named_before_the_upgrade_are_kept(&format!("sqlite://{}", path.display())).await;
 }
 
 #[tokio::test]
 async fn postgres_upgrade_to_upload_cleanup_keeps_files_messages_name() {
-    let url = common::fresh_pg_url().await;
-    {
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::migrate!("./migrations/postgres")
-            .run_to(5, &mut conn)
-            .await
-            .unwrap();
-        for statement in VERSION_5_ROWS {
-            sqlx::query(statement).execute(&mut conn).await.unwrap();
-        }
-        conn.close().await.unwrap();
-    }
+    let url = postgres_at_version(5, &version_5_rows()).await;
     uploads_named_before_the_upgrade_are_kept(&url).await;
 }
 
 /// A version 6 installation's conversation with one message, keyed twice
 /// then (id and channel + external id), once since version 7.
-fn version_6_rows() -> [String; 3] {
+fn version_6_rows() -> Vec<String> {
     let id = MessageId::derive(&["whatsapp", "wamid.upgrade"]);
-    [
+    vec![
         "INSERT INTO contacts (id, display_name, created_at) VALUES ('con_1', 'Erika', 1750000000000)".into(),
         "INSERT INTO conversations (id, contact_id, channel, account, last_inbound_at, last_message_at, created_at) \
          VALUES ('cnv_1', 'con_1', 'whatsapp', '106540352242922', 1750000000000, 1750000000000, 1750000000000)"
@@ -156,25 +177,8 @@ async fn messages_survive_the_single_key_upgrade(url: &str) {
 async fn sqlite_upgrade_to_one_message_key_keeps_messages() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("resonanz.db");
-    let url = format!("sqlite://{}", path.display());
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .unwrap();
-    sqlx::migrate!("./migrations/sqlite")
-        .run_to(6, &mut conn)
-        .await
-        .unwrap();
-    for statement in version_6_rows() {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-    conn.close().await.unwrap();
-    messages_survive_the_single_key_upgrade(&url).await;
+    let options = sqlite_at_version(&path, 6, &version_6_rows()).await;
+    messages_survive_the_single_key_upgrade(&format!("sqlite://{}", path.display())).await;
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .unwrap();
@@ -189,19 +193,9 @@ async fn sqlite_upgrade_to_one_message_key_keeps_messages() {
 
 #[tokio::test]
 async fn postgres_upgrade_to_one_message_key_keeps_messages() {
-    let url = common::fresh_pg_url().await;
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::migrate!("./migrations/postgres")
-        .run_to(6, &mut conn)
-        .await
-        .unwrap();
-    for statement in version_6_rows() {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    let url = postgres_at_version(6, &version_6_rows()).await;
     messages_survive_the_single_key_upgrade(&url).await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     let copy = sqlx::query(sqlx::AssertSqlSafe(version_6_rows()[2].clone()))
         .execute(&mut conn)
         .await;
