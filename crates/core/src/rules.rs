@@ -243,6 +243,9 @@ pub struct SendContext {
     pub last_inbound_at: Option<Timestamp>,
     pub consent: Consent,
     pub policy: SendPolicy,
+    /// WhatsApp knows the customer by username only: Meta delivers no
+    /// authentication (one-time code) template to a business-scoped user id.
+    pub username_only: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -357,6 +360,8 @@ pub enum RuleViolation {
     OptedOut { at: Timestamp, reason: OptOutSource },
     #[error("templates exist only on WhatsApp")]
     TemplatesOnlyOnWhatsApp,
+    #[error("authentication template {name} needs the customer's phone number")]
+    AuthenticationNeedsPhone { name: String },
 }
 
 impl RuleViolation {
@@ -371,6 +376,7 @@ impl RuleViolation {
             RuleViolation::NoOptIn => "no_opt_in",
             RuleViolation::OptedOut { .. } => "opted_out",
             RuleViolation::TemplatesOnlyOnWhatsApp => "templates_only_on_whatsapp",
+            RuleViolation::AuthenticationNeedsPhone { .. } => "authentication_needs_phone",
         }
     }
 
@@ -405,6 +411,9 @@ impl RuleViolation {
                 }
             ),
             RuleViolation::TemplatesOnlyOnWhatsApp => "Vorlagen gibt es nur bei WhatsApp.".into(),
+            RuleViolation::AuthenticationNeedsPhone { name } => format!(
+                "Die Vorlage „{name}“ sendet einen Einmalcode; WhatsApp stellt solche Vorlagen nur an Telefonnummern zu, und dieser Kunde ist nur über seinen Benutzernamen bekannt."
+            ),
         }
     }
 
@@ -439,6 +448,9 @@ impl RuleViolation {
                 }
             ),
             RuleViolation::TemplatesOnlyOnWhatsApp => "Templates exist only on WhatsApp.".into(),
+            RuleViolation::AuthenticationNeedsPhone { name } => format!(
+                "Template \"{name}\" sends a one-time code; WhatsApp delivers those only to phone numbers, and this customer is known by username only."
+            ),
         }
     }
 }
@@ -553,6 +565,9 @@ pub fn check_send(
                 {
                     return Err(RuleViolation::MarketingDisabled { name: name.clone() });
                 }
+                if *category == TemplateCategory::Authentication && ctx.username_only {
+                    return Err(RuleViolation::AuthenticationNeedsPhone { name: name.clone() });
+                }
                 let window_closes_at = match window {
                     WindowState::Open { closes_at } => Some(closes_at),
                     WindowState::Closed { .. } => None,
@@ -629,6 +644,7 @@ mod tests {
             last_inbound_at,
             consent: Consent::default(),
             policy: SendPolicy::default(),
+            username_only: false,
         }
     }
 
@@ -687,6 +703,23 @@ mod tests {
             Some(later.plus_millis(SERVICE_WINDOW_MS))
         );
         assert!(permit.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_username_only_customer_gets_no_one_time_code_template_but_everything_else() {
+        let now = T0.plus_millis(HOUR_MS);
+        let ctx = SendContext {
+            username_only: true,
+            ..wa(Some(T0))
+        };
+        let code = template(TemplateStatus::Approved, TemplateCategory::Authentication);
+        let err = check_send(&ctx, &code, now).unwrap_err();
+        assert_eq!(err.code(), "authentication_needs_phone");
+        assert!(err.message_de().contains("Benutzernamen"));
+        assert!(check_send(&wa(Some(T0)), &code, now).is_ok());
+        let utility = template(TemplateStatus::Approved, TemplateCategory::Utility);
+        assert!(check_send(&ctx, &utility, now).is_ok());
+        assert!(check_send(&ctx, &text(Author::Human), now).is_ok());
     }
 
     #[test]
@@ -836,6 +869,7 @@ mod tests {
             last_inbound_at: Some(T0),
             consent: Consent::default(),
             policy: SendPolicy::default(),
+            username_only: false,
         };
         let in_window =
             check_send(&ctx, &text(Author::Automated), T0.plus_millis(HOUR_MS)).unwrap();

@@ -170,6 +170,23 @@ impl Harness {
             .clone()
     }
 
+    /// A customer who uses a WhatsApp username: no phone number, only a user id.
+    async fn username_customer_writes(&self, user_id: &str, text: &str) -> String {
+        let request = InboundRequest {
+            user_id: Some(user_id.into()),
+            name: Some("anna.k".into()),
+            ..InboundRequest::text("", text)
+        };
+        self.sim
+            .deliver_inbound(request)
+            .await
+            .expect("the simulator delivered the webhook");
+        self.store.flush().await.unwrap();
+        self.store.recent_conversations(10).await.unwrap()[0]
+            .id
+            .clone()
+    }
+
     async fn contact_of(&self, conversation: &str) -> String {
         self.store
             .conversation_info(conversation)
@@ -407,6 +424,57 @@ async fn an_agent_reply_is_sent_once_and_its_delivery_state_reaches_read() {
         ours["body"],
         "Das tut uns leid. Bitte senden Sie uns Fotos des Schadens."
     );
+}
+
+#[tokio::test]
+async fn a_customer_known_only_by_username_is_answered_through_the_recipient_field() {
+    let h = Harness::new().await;
+    let user_id = "DE.13491208655302741918";
+    let conversation = h
+        .username_customer_writes(user_id, "Ist mein Fahrrad in der Hausrat mitversichert?")
+        .await;
+    let (status, queued) = h
+        .send(
+            &conversation,
+            reply("Ja, bis 1.000 € ist es mitversichert."),
+        )
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    let sent = h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+    let accepted = h.accepted();
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    assert_eq!(accepted[0].request["recipient"], user_id);
+    assert!(accepted[0].request.get("to").is_none());
+    assert_eq!(accepted[0].recipient.as_deref(), Some(user_id));
+
+    // Meta names the user id in the statuses; the reply still reaches "read".
+    let message_id = sent["message_id"].as_str().unwrap().to_owned();
+    eventually("the reply shows read", || async {
+        let (_, thread) = h
+            .get(&format!("/api/conversations/{conversation}/messages"))
+            .await;
+        let ours = thread["messages"]
+            .as_array()?
+            .iter()
+            .find(|m| m["id"] == message_id.as_str())?
+            .clone();
+        (ours["delivery_state"] == "read").then_some(())
+    })
+    .await;
+
+    // A one-time code template needs a phone number: blocked before the API.
+    let contact = h.contact_of(&conversation).await;
+    h.opt_in(&contact).await;
+    let (status, problem) = h
+        .send(
+            &conversation,
+            json!({"type": "template", "name": "anmeldecode", "language": "de", "body": ["482913"]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "authentication_needs_phone");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.accepted().len(), 1, "nothing more reached the API");
 }
 
 #[tokio::test]
@@ -667,7 +735,13 @@ async fn a_send_whose_answer_was_lost_is_adopted_from_the_status_webhook_not_res
     client
         .send_whatsapp(
             PHONE_NUMBER_ID,
-            &envelope.to_whatsapp(ANNA, &row.id, None).unwrap(),
+            &envelope
+                .to_whatsapp(
+                    &resonanz_channels::outbound::WaRecipient::Phone(ANNA.into()),
+                    &row.id,
+                    None,
+                )
+                .unwrap(),
         )
         .await
         .unwrap();

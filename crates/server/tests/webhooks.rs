@@ -559,7 +559,7 @@ async fn out_of_order_and_duplicated_statuses_never_move_a_read_message_back() {
         .send_whatsapp(
             "106540352242922",
             &resonanz_channels::outbound::WaMessage {
-                to: format!("+{ANNA}"),
+                to: resonanz_channels::outbound::WaRecipient::Phone(format!("+{ANNA}")),
                 reply_to: None,
                 callback_data: None,
                 content: resonanz_channels::outbound::WaContent::Text {

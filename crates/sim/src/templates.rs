@@ -129,6 +129,14 @@ pub(crate) fn seed() -> Vec<Template> {
             &["Anna", "30.06.2026"],
         ),
         seed_one(
+            "anmeldecode",
+            "de",
+            "APPROVED",
+            "AUTHENTICATION",
+            "Ihr Bestätigungscode lautet {{1}}. Geben Sie ihn bitte nicht weiter.",
+            &["482913"],
+        ),
+        seed_one(
             "sommer_rabatt",
             "de",
             "APPROVED",

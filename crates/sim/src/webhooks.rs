@@ -157,11 +157,35 @@ impl Sim {
     }
 }
 
+/// Whom a send went to, as its status webhooks name them.
+#[derive(Debug, Clone)]
+pub(crate) enum Addressee {
+    /// A phone number's wa_id: statuses carry `recipient_id`.
+    WaId(String),
+    /// A username-only user's business-scoped id: statuses carry `recipient_user_id`.
+    UserId(String),
+}
+
+impl Addressee {
+    pub(crate) fn key(&self) -> &str {
+        match self {
+            Addressee::WaId(id) | Addressee::UserId(id) => id,
+        }
+    }
+
+    fn put_into(&self, status: &mut Value) {
+        match self {
+            Addressee::WaId(id) => status["recipient_id"] = json!(id),
+            Addressee::UserId(id) => status["recipient_user_id"] = json!(id),
+        }
+    }
+}
+
 /// What an accepted send needs for its status webhooks.
 #[derive(Debug, Clone)]
 pub(crate) struct StatusPlan {
     pub wamid: String,
-    pub recipient_id: String,
+    pub recipient: Addressee,
     pub biz_opaque: Option<String>,
     pub pricing: Value,
 }
@@ -186,8 +210,8 @@ pub(crate) fn spawn_status_sequence(sim: &Arc<Sim>, plan: StatusPlan) {
                 "id": plan.wamid,
                 "status": status,
                 "timestamp": sim2.now().to_string(),
-                "recipient_id": plan.recipient_id,
             });
+            plan.recipient.put_into(&mut st);
             if let Some(b) = &plan.biz_opaque {
                 st["biz_opaque_callback_data"] = json!(b);
             }
@@ -221,7 +245,7 @@ pub(crate) fn spawn_status_sequence(sim: &Arc<Sim>, plan: StatusPlan) {
 pub(crate) fn spawn_failed_status(
     sim: &Arc<Sim>,
     wamid: String,
-    recipient_id: String,
+    recipient: Addressee,
     biz_opaque: Option<String>,
     code: i64,
     title: &'static str,
@@ -235,7 +259,6 @@ pub(crate) fn spawn_failed_status(
             "id": wamid,
             "status": "failed",
             "timestamp": sim2.now().to_string(),
-            "recipient_id": recipient_id,
             "errors": [{
                 "code": code,
                 "title": title,
@@ -244,6 +267,7 @@ pub(crate) fn spawn_failed_status(
                 "href": "/documentation/business-messaging/whatsapp/support/error-codes",
             }],
         });
+        recipient.put_into(&mut st);
         if let Some(b) = biz_opaque {
             st["biz_opaque_callback_data"] = json!(b);
         }

@@ -3,7 +3,7 @@
 use crate::config::FailureMode;
 use crate::graph::{GraphError, REENGAGEMENT_DETAILS, UNDELIVERABLE_DETAILS};
 use crate::state::{Channel, SentRecord, Sim, Verdict, new_wamid};
-use crate::webhooks::{StatusPlan, spawn_failed_status, spawn_status_sequence};
+use crate::webhooks::{Addressee, StatusPlan, spawn_failed_status, spawn_status_sequence};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,8 +91,19 @@ fn send_inner(sim: &Arc<Sim>, pnid: &str, body: &Value) -> Result<Outcome, (Grap
     check_rate(sim, pnid).map_err(fail)?;
     let checked = validate(sim, pnid, body).map_err(fail)?;
 
-    let input = body["to"].as_str().unwrap_or_default().to_owned();
-    let wa_id = normalise_to(sim, &input).map_err(fail)?;
+    let addressee = match (body["to"].as_str(), body["recipient"].as_str()) {
+        (Some(to), _) if is_user_id(to) => return Ok(dropped_user_id_in_to(to, kind)),
+        (Some(to), _) => Addressee::WaId(normalise_to(sim, to).map_err(fail)?),
+        (None, Some(user_id)) if is_user_id(user_id) => Addressee::UserId(user_id.to_owned()),
+        (None, Some(user_id)) => {
+            return Err(fail(GraphError::wa_param(format!(
+                "Invalid parameter recipient: {user_id}"
+            ))));
+        }
+        (None, None) => return Err(fail(GraphError::wa_param("The parameter to is required."))),
+    };
+    // Windows and known users are keyed by wa_id, or by user id for username-only users.
+    let wa_id = addressee.key().to_owned();
     check_pair_rate(sim, pnid, &wa_id).map_err(fail)?;
     let tun = sim.tunables();
     let now = sim.now();
@@ -123,9 +134,13 @@ fn send_inner(sim: &Arc<Sim>, pnid: &str, body: &Value) -> Result<Outcome, (Grap
         None
     };
     let wamid = new_wamid(&wa_id);
+    let contact = match &addressee {
+        Addressee::WaId(_) => json!({"input": body["to"], "wa_id": wa_id}),
+        Addressee::UserId(_) => json!({"input": wa_id, "user_id": wa_id}),
+    };
     let mut response = json!({
         "messaging_product": "whatsapp",
-        "contacts": [{"input": input, "wa_id": wa_id}],
+        "contacts": [contact],
         "messages": [{"id": wamid}],
     });
     if checked.template_category.is_some() {
@@ -139,7 +154,7 @@ fn send_inner(sim: &Arc<Sim>, pnid: &str, body: &Value) -> Result<Outcome, (Grap
         spawn_failed_status(
             sim,
             wamid.clone(),
-            wa_id.clone(),
+            addressee,
             biz_opaque,
             code,
             title,
@@ -158,7 +173,7 @@ fn send_inner(sim: &Arc<Sim>, pnid: &str, body: &Value) -> Result<Outcome, (Grap
         sim,
         StatusPlan {
             wamid: wamid.clone(),
-            recipient_id: wa_id.clone(),
+            recipient: addressee,
             biz_opaque,
             pricing: pricing(checked.template_category.as_deref(), window_open),
         },
@@ -170,6 +185,38 @@ fn send_inner(sim: &Arc<Sim>, pnid: &str, body: &Value) -> Result<Outcome, (Grap
         kind: checked.kind,
         async_error: None,
     })
+}
+
+/// A business-scoped user id: `CC.` (ISO country), optionally `ENT.`, then
+/// up to 128 letters and digits.
+fn is_user_id(text: &str) -> bool {
+    let mut parts = text.splitn(2, '.');
+    let country = parts.next().unwrap_or_default();
+    let rest = parts.next().unwrap_or_default();
+    let local = rest.strip_prefix("ENT.").unwrap_or(rest);
+    country.len() == 2
+        && country.chars().all(|c| c.is_ascii_uppercase())
+        && !local.is_empty()
+        && local.len() <= 128
+        && local.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Meta reads a user id in `to` as a phone number (the country prefix
+/// dropped), answers 200 with a message id, and never delivers it.
+fn dropped_user_id_in_to(to: &str, kind: String) -> Outcome {
+    let digits: String = to.chars().filter(char::is_ascii_digit).collect();
+    let wamid = new_wamid(&digits);
+    Outcome {
+        response: json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": digits}],
+            "messages": [{"id": wamid}],
+        }),
+        message_id: Some(wamid),
+        recipient: Some(digits),
+        kind,
+        async_error: None,
+    }
 }
 
 fn kind_of(body: &Value) -> String {

@@ -234,14 +234,24 @@ pub struct ConversationInfo {
 }
 
 impl ConversationInfo {
-    /// The identity a send on this conversation's channel goes to.
+    /// The identity a send on this conversation's channel goes to. On
+    /// WhatsApp the phone number comes first (Meta then keeps sending it in
+    /// webhooks); a customer known only by username gets their user id.
     pub fn recipient(&self) -> Option<&Identity> {
-        let wanted: &[IdentityKind] = match self.channel {
-            Channel::WhatsApp => &[IdentityKind::WhatsApp],
+        let preference: &[IdentityKind] = match self.channel {
+            Channel::WhatsApp => &[IdentityKind::WhatsApp, IdentityKind::WhatsAppBsuid],
             Channel::Messenger => &[IdentityKind::MessengerPsid],
             Channel::Instagram => &[IdentityKind::InstagramId],
         };
-        self.identities.iter().find(|i| wanted.contains(&i.kind))
+        preference
+            .iter()
+            .find_map(|kind| self.identities.iter().find(|i| i.kind == *kind))
+    }
+
+    /// WhatsApp knows this customer by username only (no phone number).
+    pub fn username_only(&self) -> bool {
+        self.recipient()
+            .is_some_and(|i| i.kind == IdentityKind::WhatsAppBsuid)
     }
 }
 

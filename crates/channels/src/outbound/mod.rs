@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use meta::{AttachmentType, MessagingType, MetaContent, MetaMessage};
 pub use whatsapp::{
     BodyParam, BodyValue, ButtonParam, ButtonParamKind, HeaderParam, ListMessage, ListRow,
-    ListSection, MediaRef, ReplyButtons, TemplateMessage, WaContent, WaMessage,
+    ListSection, MediaRef, ReplyButtons, TemplateMessage, WaContent, WaMessage, WaRecipient,
 };
 
 /// A secret string: redacted in Debug and Display.
@@ -84,7 +84,7 @@ pub enum ValidationError {
     },
     #[error("duplicate id {0:?}")]
     Duplicate(String),
-    #[error("recipient {0:?} is not a phone number")]
+    #[error("recipient {0:?} is neither a phone number nor a WhatsApp user id")]
     BadRecipient(String),
     #[error("latitude/longitude out of range")]
     BadLocation,
@@ -228,7 +228,8 @@ impl SendError {
 pub struct SentMessage {
     /// wamid (WhatsApp) or mid (Messenger/Instagram).
     pub id: String,
-    /// WhatsApp `contacts[0].wa_id`, Messenger `recipient_id`.
+    /// WhatsApp `contacts[0].wa_id` (or `user_id` for a username-only
+    /// customer), Messenger `recipient_id`.
     pub recipient: Option<String>,
     /// WhatsApp template pacing: `accepted`, `held_for_quality_assessment`, `paused`.
     pub message_status: Option<String>,
@@ -337,6 +338,7 @@ impl GraphClient {
                 id: id.to_owned(),
                 recipient: reply
                     .pointer("/contacts/0/wa_id")
+                    .or_else(|| reply.pointer("/contacts/0/user_id"))
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 message_status: reply

@@ -24,7 +24,7 @@ fn accepted() -> (u16, &'static str, Vec<u8>) {
 
 fn to_anna(content: WaContent) -> WaMessage {
     WaMessage {
-        to: "+49 170 1234567".into(),
+        to: WaRecipient::Phone("+49 170 1234567".into()),
         reply_to: None,
         callback_data: None,
         content,
@@ -404,7 +404,7 @@ async fn invalid_drafts_are_refused_before_any_request() {
         preview_url: false,
     });
     let bad_number = WaMessage {
-        to: "Anna".into(),
+        to: WaRecipient::Phone("Anna".into()),
         ..to_anna(WaContent::Text {
             body: "x".into(),
             preview_url: false,
@@ -429,6 +429,57 @@ fn recipients_get_plus_and_digits_only() {
         "+491701234567"
     );
     assert!(whatsapp::recipient("123").is_err());
+}
+
+#[test]
+fn user_ids_are_country_dot_alphanumerics_with_an_optional_parent_marker() {
+    for good in [
+        "US.13491208655302741918",
+        "DE.ENT.11815799212886844830",
+        "DE.a1B2",
+    ] {
+        assert_eq!(whatsapp::user_id(good), Ok(good));
+    }
+    for bad in [
+        "13491208655302741918",
+        "de.1349",
+        "DEU.1349",
+        "DE.",
+        "DE.13-49",
+        "DE.ENT.",
+        &format!("DE.{}", "1".repeat(129)),
+    ] {
+        assert!(whatsapp::user_id(bad).is_err(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_username_only_customer_is_addressed_by_recipient_never_by_to() {
+    let mock = MockGraph::start(|_, _| {
+        json(
+            200,
+            json!({"messaging_product":"whatsapp",
+                "contacts":[{"input":"DE.13491208655302741918","user_id":"DE.13491208655302741918"}],
+                "messages":[{"id":"wamid.SENT2"}]}),
+        )
+    })
+    .await;
+    let m = WaMessage {
+        to: WaRecipient::UserId("DE.13491208655302741918".into()),
+        ..to_anna(WaContent::Text {
+            body: "Guten Tag".into(),
+            preview_url: false,
+        })
+    };
+    let sent = client(&mock.base_url)
+        .send_whatsapp(PNID, &m)
+        .await
+        .unwrap();
+    assert_eq!(sent.recipient.as_deref(), Some("DE.13491208655302741918"));
+    let body = mock.requests()[0].json();
+    assert_eq!(body["recipient"], "DE.13491208655302741918");
+    assert_eq!(body["recipient_type"], "individual");
+    assert!(body.get("to").is_none(), "{body}");
 }
 
 #[tokio::test]

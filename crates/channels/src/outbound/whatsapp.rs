@@ -22,10 +22,30 @@ impl MediaRef {
     }
 }
 
+/// Who a message goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaRecipient {
+    /// Customer phone (any format; sent as `+<digits>` in `to`).
+    Phone(String),
+    /// Business-scoped user id (`DE.1349…`, or a parent `DE.ENT.…`) of a
+    /// customer known only by username, sent in `recipient`. Meta reads a
+    /// BSUID in `to` as a phone number and drops the message without an error.
+    UserId(String),
+}
+
+impl From<&resonanz_core::Identity> for WaRecipient {
+    /// A business-scoped user id goes in `recipient`; any other identity is a phone number.
+    fn from(identity: &resonanz_core::Identity) -> Self {
+        match identity.kind {
+            resonanz_core::IdentityKind::WhatsAppBsuid => Self::UserId(identity.value.clone()),
+            _ => Self::Phone(identity.value.clone()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WaMessage {
-    /// Customer phone (any format; sent as `+<digits>`).
-    pub to: String,
+    pub to: WaRecipient,
     /// wamid to quote (contextual reply).
     pub reply_to: Option<String>,
     /// Echoed in status webhooks as `biz_opaque_callback_data` (our outbox id).
@@ -199,9 +219,29 @@ pub fn recipient(to: &str) -> Result<String, ValidationError> {
     Ok(format!("+{digits}"))
 }
 
+/// A business-scoped user id: an ISO country code, a dot, an optional
+/// `ENT.` (a parent id for several business portfolios) and up to 128
+/// letters or digits.
+pub fn user_id(id: &str) -> Result<&str, ValidationError> {
+    let bad = || ValidationError::BadRecipient(id.to_owned());
+    let (country, rest) = id.split_once('.').ok_or_else(bad)?;
+    let local = rest.strip_prefix("ENT.").unwrap_or(rest);
+    let country_ok = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
+    let local_ok =
+        (1..=128).contains(&local.len()) && local.bytes().all(|b| b.is_ascii_alphanumeric());
+    if country_ok && local_ok {
+        Ok(id)
+    } else {
+        Err(bad())
+    }
+}
+
 impl WaMessage {
     pub fn validate(&self) -> Result<(), ValidationError> {
-        recipient(&self.to)?;
+        match &self.to {
+            WaRecipient::Phone(phone) => recipient(phone).map(drop)?,
+            WaRecipient::UserId(id) => user_id(id).map(drop)?,
+        }
         match &self.content {
             WaContent::Text { body, .. } => {
                 check_nonempty("text.body", body)?;
@@ -334,14 +374,18 @@ impl WaMessage {
 
     /// The request body for `POST /{phone_number_id}/messages`. Call `validate` first.
     pub fn to_json(&self) -> Value {
-        let to = recipient(&self.to).unwrap_or_else(|_| self.to.clone());
         let (type_name, payload) = self.content_json();
         let mut body = json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
-            "to": to,
             "type": type_name,
         });
+        match &self.to {
+            WaRecipient::Phone(phone) => {
+                body["to"] = json!(recipient(phone).unwrap_or_else(|_| phone.clone()))
+            }
+            WaRecipient::UserId(id) => body["recipient"] = json!(id),
+        }
         body[type_name] = payload;
         if let Some(id) = &self.reply_to {
             body["context"] = json!({ "message_id": id });

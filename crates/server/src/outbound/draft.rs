@@ -4,7 +4,7 @@
 use resonanz_channels::outbound::{
     AttachmentType, BodyParam, BodyValue, ButtonParam, ButtonParamKind, HeaderParam, ListMessage,
     ListRow, ListSection, MediaRef, MessagingType, MetaContent, MetaMessage, ReplyButtons,
-    TemplateMessage, ValidationError, WaContent, WaMessage,
+    TemplateMessage, ValidationError, WaContent, WaMessage, WaRecipient,
 };
 use resonanz_core::rules::{Author, DraftKind, TemplateCategory, TemplateStatus};
 use resonanz_core::{Attachment, Channel, Location, MessageKind};
@@ -475,7 +475,7 @@ impl DraftEnvelope {
     /// Meta's media id for the draft's uploaded file.
     pub fn to_whatsapp(
         &self,
-        to: &str,
+        to: &WaRecipient,
         callback_data: &str,
         upload_id: Option<&str>,
     ) -> Result<WaMessage, DraftError> {
@@ -616,7 +616,7 @@ impl DraftEnvelope {
             }),
         };
         let message = WaMessage {
-            to: to.to_owned(),
+            to: to.clone(),
             reply_to: self.reply_to.clone(),
             callback_data: Some(callback_data.to_owned()),
             content,
@@ -731,6 +731,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn anna() -> WaRecipient {
+        WaRecipient::Phone("491701234567".into())
+    }
+
     #[test]
     fn a_document_draft_becomes_a_whatsapp_document_with_filename_and_callback() {
         let envelope: DraftEnvelope = serde_json::from_value(json!({
@@ -739,7 +743,7 @@ mod tests {
         }))
         .unwrap();
         let wire = envelope
-            .to_whatsapp("491701234567", "ob_1", None)
+            .to_whatsapp(&anna(), "ob_1", None)
             .unwrap()
             .to_json();
         assert_eq!(wire["type"], "document");
@@ -758,11 +762,11 @@ mod tests {
         .unwrap();
         assert_eq!(envelope.draft.upload(), Some(sha.as_str()));
         assert!(matches!(
-            envelope.to_whatsapp("491701234567", "ob_1", None),
+            envelope.to_whatsapp(&anna(), "ob_1", None),
             Err(DraftError::UploadPending)
         ));
         let wire = envelope
-            .to_whatsapp("491701234567", "ob_1", Some("1037543291543636"))
+            .to_whatsapp(&anna(), "ob_1", Some("1037543291543636"))
             .unwrap()
             .to_json();
         assert_eq!(
@@ -779,7 +783,7 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(
-            both.to_whatsapp("491701234567", "ob_1", Some("1")),
+            both.to_whatsapp(&anna(), "ob_1", Some("1")),
             Err(DraftError::Media)
         ));
         assert!(matches!(
@@ -796,7 +800,7 @@ mod tests {
         assert_eq!(envelope.draft.upload(), Some(sha.as_str()));
         assert_eq!(envelope.draft.upload_kind(), "sticker");
         let wire = envelope
-            .to_whatsapp("491701234567", "ob_1", Some("55"))
+            .to_whatsapp(&anna(), "ob_1", Some("55"))
             .unwrap()
             .to_json();
         assert_eq!(
@@ -808,7 +812,7 @@ mod tests {
         )
         .unwrap();
         let err = captioned
-            .to_whatsapp("491701234567", "ob_1", Some("55"))
+            .to_whatsapp(&anna(), "ob_1", Some("55"))
             .unwrap_err();
         assert_eq!(err, DraftError::Caption("sticker"));
         assert!(err.message_de().contains("Begleittext"));
@@ -825,11 +829,11 @@ mod tests {
         assert_eq!(envelope.draft.upload(), Some(sha.as_str()));
         assert_eq!(envelope.draft.upload_kind(), "document");
         assert!(matches!(
-            envelope.to_whatsapp("491701234567", "ob_1", None),
+            envelope.to_whatsapp(&anna(), "ob_1", None),
             Err(DraftError::UploadPending)
         ));
         let wire = envelope
-            .to_whatsapp("491701234567", "ob_1", Some("77"))
+            .to_whatsapp(&anna(), "ob_1", Some("77"))
             .unwrap()
             .to_json();
         assert_eq!(
@@ -859,7 +863,7 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(
-            envelope.to_whatsapp("491701234567", "ob_1", None),
+            envelope.to_whatsapp(&anna(), "ob_1", None),
             Err(DraftError::Invalid(_))
         ));
     }

@@ -166,6 +166,7 @@ pub async fn evaluate(
         policy: SendPolicy {
             marketing_templates_allowed: app.settings.outbound.marketing_templates_allowed,
         },
+        username_only: conversation.username_only(),
     };
     let kind = envelope.rule_kind(template.as_ref().map(|t| (t.status.clone(), t.category)));
     Ok((check_send(&ctx, &kind, now), template))

@@ -173,7 +173,7 @@ impl SenderWorker {
         };
         let built = match row.channel {
             Channel::WhatsApp => envelope
-                .to_whatsapp(&row.recipient.value, &row.id, upload_id.as_deref())
+                .to_whatsapp(&(&row.recipient).into(), &row.id, upload_id.as_deref())
                 .map(|m| (m.to_json(), Wire::WhatsApp(m))),
             Channel::Messenger | Channel::Instagram => {
                 let messaging_type = MessagingType::from_delivery(permit.delivery)
@@ -467,7 +467,7 @@ impl SenderWorker {
                     None => None,
                 };
                 let request = envelope
-                    .to_whatsapp(&row.recipient.value, &row.id, upload_id.as_deref())
+                    .to_whatsapp(&(&row.recipient).into(), &row.id, upload_id.as_deref())
                     .map(|m| m.to_json())
                     .unwrap_or(serde_json::Value::Null);
                 let mut receipt = Receipt::new(

@@ -254,7 +254,7 @@ async fn send_message(
     let stand_in = envelope.draft.upload().map(|_| "0");
     let shape = match conversation.channel {
         Channel::WhatsApp => envelope
-            .to_whatsapp(&recipient.value, "check", stand_in)
+            .to_whatsapp(&(&recipient).into(), "check", stand_in)
             .map(|_| ()),
         channel => envelope
             .to_meta(channel, &recipient.value, MessagingType::Response)

@@ -37,9 +37,10 @@ async fn template_list_pages_with_cursors_and_next_links() {
         }
         assert!(pages < 10, "paging must end");
     }
-    assert_eq!(pages, 3);
+    assert_eq!(pages, 4, "seven seeded templates, two per page");
     for expected in [
         "schadenmeldung_bestaetigung",
+        "anmeldecode",
         "beitragsanpassung_info",
         "fristerinnerung",
         "sommer_rabatt",

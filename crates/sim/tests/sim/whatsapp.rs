@@ -152,6 +152,44 @@ async fn unknown_number_is_131026_and_missing_plus_gets_the_business_country_cod
 }
 
 #[tokio::test]
+async fn a_username_only_user_is_reached_by_recipient_and_silently_lost_by_to() {
+    let t = spawn().await;
+    let user_id = "DE.13491208655302741918";
+    t.control(
+        "inbound",
+        json!({"from": "", "user_id": user_id, "type": "text", "text": "Hallo"}),
+    )
+    .await;
+    let mut by_recipient = text_to("", "Guten Tag!");
+    by_recipient.as_object_mut().unwrap().remove("to");
+    by_recipient["recipient"] = json!(user_id);
+    let (status, resp) = t.send_wa(by_recipient).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["contacts"][0]["user_id"], user_id);
+    t.settle().await;
+    let statuses = t.rx.statuses();
+    assert_eq!(statuses.len(), 3, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s["recipient_user_id"] == user_id && s.get("recipient_id").is_none())
+    );
+
+    // Meta answers 200 to a user id in `to`, then never delivers it.
+    let (status, resp) = t.send_wa(text_to(user_id, "Guten Tag!")).await;
+    assert_eq!(status, 200, "{resp}");
+    t.settle().await;
+    assert_eq!(t.rx.statuses().len(), 3, "no status for the lost message");
+
+    let mut malformed = text_to("", "x");
+    malformed.as_object_mut().unwrap().remove("to");
+    malformed["recipient"] = json!("de.1349");
+    let (status, body) = t.send_wa(malformed).await;
+    assert_graph_error(status, &body, 400, 100);
+    t.sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn wrong_token_is_401_code_190_and_bad_version_is_rejected() {
     let t = spawn().await;
     let (status, body) = t
