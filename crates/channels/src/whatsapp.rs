@@ -4,8 +4,8 @@
 
 use crate::json::*;
 use resonanz_core::{
-    Attachment, Channel, DeliveryState, Direction, Identity, IdentityKind, Inbound, InboundMessage,
-    Location, MessageKind, ReactionUpdate, StatusUpdate, Timestamp, Unrecognized,
+    Attachment, Channel, DeliveryState, Direction, Identity, IdentityChange, IdentityKind, Inbound,
+    InboundMessage, Location, MessageKind, ReactionUpdate, StatusUpdate, Timestamp, Unrecognized,
 };
 use serde_json::Value;
 
@@ -59,6 +59,7 @@ fn parse_change(change: &Value, out: &mut Vec<Inbound>) {
     match field {
         "messages" => parse_messages_value(value, out),
         "smb_message_echoes" => parse_echoes_value(value, out),
+        "user_id_update" => parse_user_id_updates(value, out),
         "" => out.push(unrecognized("change_without_field", change)),
         other => out.push(unrecognized(other, change)),
     }
@@ -105,6 +106,37 @@ fn parse_echoes_value(value: &Value, out: &mut Vec<Inbound>) {
             Some(item) => out.push(item),
             None => out.push(unrecognized("malformed_message", msg)),
         }
+    }
+}
+
+/// `user_id_update`: Meta gave a customer a new business-scoped user id.
+/// Parent ids (shared across business portfolios) are not identities here.
+fn parse_user_id_updates(value: &Value, out: &mut Vec<Inbound>) {
+    let account = string_at(value, &["metadata", "phone_number_id"]).unwrap_or_default();
+    let updates = array_at(value, "user_id_update");
+    if updates.is_empty() {
+        out.push(unrecognized("user_id_update", value));
+    }
+    for update in updates {
+        let previous = nonempty(update, &["user_id", "previous"]);
+        let current = nonempty(update, &["user_id", "current"]);
+        let at = unix_seconds(update.get("timestamp"));
+        let (Some(previous), Some(current), Some(at)) = (previous, current, at) else {
+            out.push(unrecognized("malformed_user_id_update", update));
+            continue;
+        };
+        let bsuid = |id| Identity::new(IdentityKind::WhatsAppBsuid, id);
+        out.push(Inbound::IdentityChanged(IdentityChange {
+            channel: Channel::WhatsApp,
+            account: account.clone(),
+            kept: nonempty(update, &["wa_id"])
+                .map(|phone| Identity::new(IdentityKind::WhatsApp, phone))
+                .into_iter()
+                .collect(),
+            previous: vec![bsuid(previous)],
+            current: vec![bsuid(current)],
+            at,
+        }));
     }
 }
 
@@ -506,6 +538,45 @@ pub(crate) mod tests {
         let refm = by_id(&items, "wamid.ref");
         assert_eq!(referral(&refm.raw).unwrap()["ctwa_clid"], "clid1");
         assert_eq!(by_id(&items, "wamid.fwd").reply_to, None);
+    }
+
+    #[test]
+    fn a_user_id_update_replaces_the_previous_bsuid_and_keeps_the_phone() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"user_id_update","value":{
+          "messaging_product":"whatsapp","metadata":{"display_phone_number":"4930123456789","phone_number_id":"P"},
+          "contacts":[{"profile":{"name":"Anna"},"wa_id":"491701234567"}],
+          "user_id_update":[{"wa_id":"491701234567","detail":"User id for Anna has been updated.",
+            "user_id":{"previous":"DE.10101010101010101010","current":"DE.13491208655302741918"},
+            "parent_user_id":{"previous":"DE.ENT.1010","current":"DE.ENT.1181"},"timestamp":"1749416383"},
+            {"wa_id":"491701234567","user_id":{"previous":"DE.1"}}]}}]}]}"#;
+        let items = parse_webhook(body).unwrap();
+        let Inbound::IdentityChanged(change) = &items[0] else {
+            panic!("{items:?}")
+        };
+        assert_eq!(change.account, "P");
+        assert_eq!(
+            change.kept,
+            [Identity::new(IdentityKind::WhatsApp, "491701234567")]
+        );
+        assert_eq!(
+            change.previous,
+            [Identity::new(
+                IdentityKind::WhatsAppBsuid,
+                "DE.10101010101010101010"
+            )]
+        );
+        assert_eq!(
+            change.current,
+            [Identity::new(
+                IdentityKind::WhatsAppBsuid,
+                "DE.13491208655302741918"
+            )]
+        );
+        assert_eq!(change.at, Timestamp(1_749_416_383_000));
+        assert!(
+            matches!(&items[1], Inbound::Unrecognized(u) if u.kind == "whatsapp:malformed_user_id_update"),
+            "an update without its current id is kept, not dropped"
+        );
     }
 
     #[test]

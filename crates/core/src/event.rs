@@ -48,6 +48,12 @@ pub enum DomainEvent {
         note_id: NoteId,
         contact_id: ContactId,
     },
+    /// The contact is now reached by `current` instead of `previous`.
+    IdentityChanged {
+        contact_id: ContactId,
+        previous: Vec<Identity>,
+        current: Vec<Identity>,
+    },
     Unrecognized {
         raw_event_id: RawEventId,
         kind: String,
@@ -65,6 +71,7 @@ impl DomainEvent {
             DomainEvent::MentionCaptured { .. } => "mention_captured",
             DomainEvent::ReviewCaptured { .. } => "review_captured",
             DomainEvent::NoteAdded { .. } => "note_added",
+            DomainEvent::IdentityChanged { .. } => "identity_changed",
             DomainEvent::Unrecognized { .. } => "unrecognized",
         }
     }

@@ -13,6 +13,8 @@ pub enum Inbound {
     Reaction(ReactionUpdate),
     /// The customer has read everything we sent up to this time (Messenger/IG watermark).
     ReadUpTo(ReadWatermark),
+    /// A customer's channel identity was replaced (WhatsApp `user_id_update`).
+    IdentityChanged(IdentityChange),
     Mention(Mention),
     Review(Review),
     /// Valid input we do not model (yet): kept with its raw JSON, never dropped.
@@ -70,6 +72,18 @@ pub struct ReadWatermark {
     pub account: String,
     pub customer: Vec<Identity>,
     pub up_to: Timestamp,
+}
+
+/// The channel replaced some of a customer's identities with new ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdentityChange {
+    pub channel: Channel,
+    pub account: String,
+    /// Identities that stay (a phone number): they find the contact too.
+    pub kept: Vec<Identity>,
+    pub previous: Vec<Identity>,
+    pub current: Vec<Identity>,
+    pub at: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -734,6 +734,56 @@ async fn a_bsuid_only_user_becomes_a_contact_with_a_bsuid_identity() {
 }
 
 #[tokio::test]
+async fn a_user_id_update_keeps_the_customer_and_the_thread_even_after_a_replay() {
+    let app = spawn_app().await;
+    let as_user = |user_id: &str, text: &str| InboundRequest {
+        user_id: Some(user_id.into()),
+        ..InboundRequest::text("", text)
+    };
+    let (first, _) = deliver(
+        &app,
+        as_user("DE.10101010101010101010", "Hallo, Frage zur Kfz-Police."),
+    )
+    .await;
+    // Meta's `user_id_update` webhook, signed like every other delivery.
+    let update = resonanz_sim::wire::meta_json(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "user_id_update", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "4930123456789", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "anna.k"}, "wa_id": ""}],
+            "user_id_update": [{"wa_id": "", "detail": "User id for anna.k has been updated.",
+                "user_id": {"previous": "DE.10101010101010101010", "current": "DE.13491208655302741918"},
+                "timestamp": "1750016900"}],
+        }}]}],
+    }));
+    assert_eq!(app.post_signed("whatsapp", update).await.status(), 200);
+    let (second, _) = deliver(
+        &app,
+        as_user("DE.13491208655302741918", "Sind Sie noch da?"),
+    )
+    .await;
+
+    let contact = app
+        .store
+        .contact_by_identity(IdentityKind::WhatsAppBsuid, "DE.13491208655302741918")
+        .await
+        .unwrap()
+        .expect("the new user id belongs to the known customer");
+    assert_eq!(contact.identities.len(), 1, "{contact:?}");
+    let first = app.message("whatsapp", &first).await;
+    let second = app.message("whatsapp", &second).await;
+    assert_eq!(first.conversation_id, second.conversation_id);
+
+    let before = app.store.snapshot().await.unwrap();
+    resonanz_server::Pipeline::shipped()
+        .replay(&app.store, 2)
+        .await
+        .unwrap();
+    assert_eq!(before, app.store.snapshot().await.unwrap());
+}
+
+#[tokio::test]
 async fn the_raw_event_is_durable_before_the_ack() {
     let app = spawn_app().await;
     for n in 0..5 {

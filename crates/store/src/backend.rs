@@ -208,6 +208,10 @@ macro_rules! backend_sql {
                                 apply_watermark(&mut tx, raw_id, position, at, watermark, &mut events)
                                     .await?
                             }
+                            Inbound::IdentityChanged(change) => {
+                                apply_identity_change(&mut tx, raw_id, position, at, change, &mut events)
+                                    .await?
+                            }
                             Inbound::Unrecognized(unrecognized) => {
                                 insert_unrecognized(
                                     &mut tx,
@@ -815,6 +819,61 @@ macro_rules! backend_sql {
                     advance_delivery(tx, raw_id, position, at, watermark.channel, &external_id, &DeliveryState::Read, events)
                         .await?;
                 }
+                Ok(())
+            }
+
+            /// Moves the contact from its previous identities to the current
+            /// ones, so the next message and every reply find the same person.
+            /// A change for a customer never seen stays visible as unrecognized.
+            async fn apply_identity_change(
+                tx: &mut Tx<'_>,
+                raw_id: i64,
+                position: usize,
+                at: Timestamp,
+                change: &IdentityChange,
+                events: &mut EventBuffer,
+            ) -> Result<()> {
+                let mut contact: Option<String> = None;
+                for identity in change.previous.iter().chain(&change.kept) {
+                    contact = sqlx::query_scalar("SELECT contact_id FROM identities WHERE kind = $1 AND value = $2")
+                        .bind(identity.kind.as_str())
+                        .bind(identity.value.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    if contact.is_some() {
+                        break;
+                    }
+                }
+                let Some(contact_id) = contact else {
+                    let kind = format!("{}:identity_change_for_unknown_contact", change.channel);
+                    let raw = serde_json::json!({ "kept": change.kept, "previous": change.previous, "current": change.current });
+                    return insert_unrecognized(tx, raw_id, position, &kind, &raw).await;
+                };
+                for identity in &change.previous {
+                    sqlx::query("DELETE FROM identities WHERE kind = $1 AND value = $2 AND contact_id = $3")
+                        .bind(identity.kind.as_str())
+                        .bind(identity.value.as_str())
+                        .bind(contact_id.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                for identity in &change.current {
+                    sqlx::query(
+                        "INSERT INTO identities (kind, value, contact_id, created_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (kind, value) DO NOTHING",
+                    )
+                    .bind(identity.kind.as_str())
+                    .bind(identity.value.as_str())
+                    .bind(contact_id.as_str())
+                    .bind(at.0)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                events.push(raw_id, position, at, DomainEvent::IdentityChanged {
+                    contact_id: ContactId::from_stored(contact_id),
+                    previous: change.previous.clone(),
+                    current: change.current.clone(),
+                });
                 Ok(())
             }
 

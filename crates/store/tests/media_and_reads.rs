@@ -186,6 +186,109 @@ async fn story(store: Store) {
     store.close().await;
 }
 
+fn bsuid(value: &str) -> Vec<Identity> {
+    vec![Identity::new(IdentityKind::WhatsAppBsuid, value)]
+}
+
+fn user_id_update(previous: &str, current: &str) -> Inbound {
+    Inbound::IdentityChanged(IdentityChange {
+        channel: Channel::WhatsApp,
+        account: "106540352242922".into(),
+        kept: Vec::new(),
+        previous: bsuid(previous),
+        current: bsuid(current),
+        at: Timestamp::from_secs(1_750_016_850),
+    })
+}
+
+async fn identity_change_story(store: Store) {
+    store
+        .ingest(vec![projection(
+            "first",
+            vec![message("wamid.A", bsuid("DE.OLD1"), MessageKind::Text)],
+        )])
+        .await
+        .unwrap();
+    let before = store
+        .contact_by_identity(IdentityKind::WhatsAppBsuid, "DE.OLD1")
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .ingest(vec![projection(
+            "update",
+            vec![
+                user_id_update("DE.OLD1", "DE.NEW2"),
+                user_id_update("DE.NOBODY", "DE.NEW3"),
+            ],
+        )])
+        .await
+        .unwrap();
+    store
+        .ingest(vec![projection(
+            "second",
+            vec![message("wamid.B", bsuid("DE.NEW2"), MessageKind::Text)],
+        )])
+        .await
+        .unwrap();
+
+    check_identity_change(&store, &before.id).await;
+    store.close().await;
+}
+
+async fn check_identity_change(store: &Store, contact_id: &str) {
+    let after = store
+        .contact_by_identity(IdentityKind::WhatsAppBsuid, "DE.NEW2")
+        .await
+        .unwrap()
+        .expect("the new user id reaches the same contact");
+    assert_eq!(after.id, contact_id);
+    assert_eq!(
+        after.identities,
+        bsuid("DE.NEW2"),
+        "the old user id is gone"
+    );
+    let first = store
+        .message_by_external_id("whatsapp", "wamid.A")
+        .await
+        .unwrap()
+        .unwrap();
+    let second = store
+        .message_by_external_id("whatsapp", "wamid.B")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.conversation_id, second.conversation_id,
+        "one thread, not two"
+    );
+    let unrecognized = store.unrecognized(0, 10).await.unwrap();
+    assert_eq!(unrecognized.len(), 1, "{unrecognized:?}");
+    assert_eq!(
+        unrecognized[0].kind,
+        "whatsapp:identity_change_for_unknown_contact"
+    );
+    let events = store.events_after(0, 100).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event.kind() == "identity_changed")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_changed_user_id_keeps_contact_and_thread_on_sqlite() {
+    let test = common::sqlite_store().await;
+    identity_change_story(test.store.clone()).await;
+}
+
+#[tokio::test]
+async fn a_changed_user_id_keeps_contact_and_thread_on_postgres() {
+    identity_change_story(common::postgres_store().await.store).await;
+}
+
 #[tokio::test]
 async fn media_state_and_reads_on_sqlite() {
     let test = common::sqlite_store().await;
