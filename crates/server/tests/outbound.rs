@@ -187,6 +187,22 @@ impl Harness {
             .clone()
     }
 
+    /// Waits until the conversation shows `message_id` as read by the customer.
+    async fn until_read(&self, conversation: &str, message_id: &str) {
+        eventually("the reply shows read", || async {
+            let (_, thread) = self
+                .get(&format!("/api/conversations/{conversation}/messages"))
+                .await;
+            let ours = thread["messages"]
+                .as_array()?
+                .iter()
+                .find(|m| m["id"] == message_id)?
+                .clone();
+            (ours["delivery_state"] == "read").then_some(())
+        })
+        .await;
+    }
+
     async fn contact_of(&self, conversation: &str) -> String {
         self.store
             .conversation_info(conversation)
@@ -398,18 +414,7 @@ async fn an_agent_reply_is_sent_once_and_its_delivery_state_reaches_read() {
 
     // sent → delivered → read arrive as signed webhooks and move the message forward.
     let message_id = sent["message_id"].as_str().unwrap().to_owned();
-    eventually("the reply shows read", || async {
-        let (_, thread) = h
-            .get(&format!("/api/conversations/{conversation}/messages"))
-            .await;
-        let ours = thread["messages"]
-            .as_array()?
-            .iter()
-            .find(|m| m["id"] == message_id.as_str())?
-            .clone();
-        (ours["delivery_state"] == "read").then_some(())
-    })
-    .await;
+    h.until_read(&conversation, &message_id).await;
     let (_, thread) = h
         .get(&format!("/api/conversations/{conversation}/messages"))
         .await;
@@ -449,18 +454,7 @@ async fn a_customer_known_only_by_username_is_answered_through_the_recipient_fie
 
     // Meta names the user id in the statuses; the reply still reaches "read".
     let message_id = sent["message_id"].as_str().unwrap().to_owned();
-    eventually("the reply shows read", || async {
-        let (_, thread) = h
-            .get(&format!("/api/conversations/{conversation}/messages"))
-            .await;
-        let ours = thread["messages"]
-            .as_array()?
-            .iter()
-            .find(|m| m["id"] == message_id.as_str())?
-            .clone();
-        (ours["delivery_state"] == "read").then_some(())
-    })
-    .await;
+    h.until_read(&conversation, &message_id).await;
 
     // A one-time code template needs a phone number: blocked before the API.
     let contact = h.contact_of(&conversation).await;
