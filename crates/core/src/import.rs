@@ -94,7 +94,7 @@ fn parse_mention(record: &Map<String, Value>) -> Result<Mention, ImportError> {
     })?;
     let external_id = text(record, "id")?;
     Ok(Mention {
-        id: MentionId::derive(&[platform.as_str(), &external_id]),
+        id: MentionId::from_natural_key(platform.as_str(), &external_id),
         platform,
         url: opt_text(record, "url")?,
         author: Author {
@@ -130,7 +130,7 @@ fn parse_review(record: &Map<String, Value>) -> Result<Review, ImportError> {
             reason,
         })?;
     Ok(Review {
-        id: ReviewId::derive(&[&portal, &external_id]),
+        id: ReviewId::from_natural_key(&portal, &external_id),
         product: opt_text(record, "product")?,
         stars,
         title: opt_text(record, "title")?,
@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(m.platform, Platform::X);
         assert_eq!(m.author.followers, 120_000);
         assert_eq!(m.likes, 0);
-        assert_eq!(m.id, MentionId::derive(&["x", "1"]));
+        assert_eq!(m.id, MentionId::from_natural_key("x", "1"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! older schema is carried into the columns a newer migration adds, on both
 //! databases.
 
-use resonanz_core::{MessageId, Timestamp};
+use resonanz_core::analysis::Sentiment;
+use resonanz_core::{DomainEvent, MentionId, MessageId, Platform, ReviewId, Stars, Timestamp};
 use resonanz_store::{Store, StoreOptions};
 use sqlx::Connection;
 
@@ -203,4 +204,120 @@ async fn postgres_upgrade_to_one_message_key_keeps_messages() {
         copy.is_err(),
         "a second row with the same id must be refused"
     );
+}
+
+const POST_ID: &str = "1790000000000000001";
+const ARTICLE_URL: &str = "https://example.org/artikel?id=7";
+
+/// A version 7 installation's imported post, news article and review, with
+/// their events, all named by digest ids as version 7 derived them.
+fn version_7_rows() -> Vec<String> {
+    let post = MentionId::derive(&["x", POST_ID]);
+    let article = MentionId::derive(&["news", ARTICLE_URL]);
+    let review = ReviewId::derive(&["Check24", "r-1"]);
+    let mention = |id: &MentionId, platform: &str, external_id: &str| {
+        format!(
+            "INSERT INTO mentions (id, platform, external_id, url, author_handle, author_name, followers, verified, body, \
+               lang, reshares, replies, likes, parent, published_at, analysis, raw_event_id) \
+             VALUES ('{id}', '{platform}', '{external_id}', NULL, 'nutzer1', NULL, 10, false, 'Hotline nicht erreichbar', \
+               NULL, 0, 0, 0, NULL, 1750000000000, NULL, NULL)"
+        )
+    };
+    let event = |seq: i64, event: &DomainEvent| {
+        format!(
+            "INSERT INTO events (seq, at, kind, payload, raw_event_id) VALUES ({seq}, 1750000000000, '{}', '{}', NULL)",
+            event.kind(),
+            serde_json::to_string(event).unwrap()
+        )
+    };
+    vec![
+        mention(&post, "x", POST_ID),
+        mention(&article, "news", ARTICLE_URL),
+        format!(
+            "INSERT INTO reviews (id, portal, external_id, product, stars, title, body, author, published_at, analysis, raw_event_id) \
+             VALUES ('{review}', 'Check24', 'r-1', NULL, 2, NULL, 'Zu langsam', NULL, 1750000000000, NULL, NULL)"
+        ),
+        event(1, &mention_captured(post, Platform::X)),
+        event(2, &mention_captured(article, Platform::News)),
+        event(3, &review_captured(review)),
+    ]
+}
+
+fn mention_captured(mention_id: MentionId, platform: Platform) -> DomainEvent {
+    DomainEvent::MentionCaptured {
+        mention_id,
+        platform,
+        sentiment: Some(Sentiment::Negative),
+    }
+}
+
+fn review_captured(review_id: ReviewId) -> DomainEvent {
+    DomainEvent::ReviewCaptured {
+        review_id,
+        stars: Stars::try_from(2).unwrap(),
+    }
+}
+
+/// After the upgrade, items with a plain platform key carry the id an import
+/// derives now (so re-importing or replaying matches them), their events name
+/// it in the projector's own text, and other keys keep their digest id.
+async fn natural_key_ids_after_the_upgrade(url: &str) {
+    let store = Store::open(url, StoreOptions::default()).await.unwrap();
+    let post = MentionId::from_natural_key("x", POST_ID);
+    let article = MentionId::derive(&["news", ARTICLE_URL]);
+    let review = ReviewId::from_natural_key("Check24", "r-1");
+    assert_eq!(post.as_str(), "mn_x:1790000000000000001");
+    assert_eq!(review.as_str(), "rv_Check24:r-1");
+    let mut ids: Vec<String> = store
+        .recent_mentions(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    ids.sort();
+    let mut expected = vec![post.as_str().to_owned(), article.as_str().to_owned()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let expected_events = [
+        mention_captured(post, Platform::X),
+        mention_captured(article, Platform::News),
+        review_captured(review),
+    ];
+    let events: Vec<DomainEvent> = store
+        .events_after(0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events, expected_events);
+    let snapshot = store.snapshot().await.unwrap();
+    for (seq, event) in (1i64..).zip(&expected_events) {
+        let line = format!(
+            "event {:?}",
+            (
+                seq,
+                CREATED,
+                event.kind().to_owned(),
+                serde_json::to_string(event).unwrap()
+            )
+        );
+        assert!(snapshot.contains(&line), "missing {line} in {snapshot:#?}");
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_upgrade_to_natural_key_ids_renames_plain_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("resonanz.db");
+    sqlite_at_version(&path, 7, &version_7_rows()).await;
+    natural_key_ids_after_the_upgrade(&format!("sqlite://{}", path.display())).await;
+}
+
+#[tokio::test]
+async fn postgres_upgrade_to_natural_key_ids_renames_plain_keys() {
+    let url = postgres_at_version(7, &version_7_rows()).await;
+    natural_key_ids_after_the_upgrade(&url).await;
 }
