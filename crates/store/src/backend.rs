@@ -338,68 +338,66 @@ macro_rules! backend_sql {
 
             /// With one writer (SQLite), ids are known without RETURNING: rows of
             /// one INSERT get consecutive rowids after the current maximum. This
-            /// avoids sqlx handing every returned row across threads.
+            /// avoids sqlx handing every returned row across threads. The insert
+            /// skips keys already stored; only when it skipped any (a redelivery,
+            /// a file imported again) are the new rows looked up, so the usual
+            /// batch walks the dedupe index once per row, not twice.
             async fn insert_raw_single_writer(
                 tx: &mut Tx<'_>,
                 projections: &[&Projection],
                 projected: bool,
             ) -> Result<Vec<Option<i64>>> {
-                let mut existing: std::collections::HashSet<(String, String)> = Default::default();
-                for chunk in projections.chunks(ROWS_PER_STATEMENT) {
-                    let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "SELECT source, dedupe_key FROM raw_events WHERE (source, dedupe_key) IN (",
-                    );
-                    let mut keys = query.separated(", ");
-                    for p in chunk {
-                        keys.push("(")
-                            .push_bind_unseparated(p.raw.source.as_str())
-                            .push_unseparated(", ")
-                            .push_bind_unseparated(p.raw.dedupe_key.as_str())
-                            .push_unseparated(")");
-                    }
-                    query.push(")");
-                    let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&mut **tx).await?;
-                    existing.extend(rows);
-                }
                 let mut fresh: Vec<&Projection> = Vec::with_capacity(projections.len());
-                let mut fresh_keys: std::collections::HashSet<(&str, &str)> = Default::default();
-                let mut is_fresh = Vec::with_capacity(projections.len());
+                let mut first_in_batch: std::collections::HashSet<(&str, &str)> = Default::default();
                 for p in projections {
-                    let key = (p.raw.source.as_str(), p.raw.dedupe_key.as_str());
-                    let new = !existing.contains(&(key.0.to_owned(), key.1.to_owned())) && fresh_keys.insert(key);
-                    if new {
+                    if first_in_batch.insert((p.raw.source.as_str(), p.raw.dedupe_key.as_str())) {
                         fresh.push(p);
                     }
-                    is_fresh.push(new);
                 }
                 let base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM raw_events")
                     .fetch_one(&mut **tx)
                     .await?;
+                let mut inserted = 0u64;
                 for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO raw_events (source, dedupe_key, received_at, verification, payload, parse_error, projected) ",
                     );
                     push_raw_values(&mut query, chunk, projected);
-                    query.build().execute(&mut **tx).await?;
+                    query.push(" ON CONFLICT (source, dedupe_key) DO NOTHING");
+                    inserted += query.build().execute(&mut **tx).await?.rows_affected();
                 }
-                let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM raw_events")
-                    .fetch_one(&mut **tx)
-                    .await?;
-                if last != base + fresh.len() as i64 {
-                    return Err(StoreError::Corrupt(format!(
-                        "raw event ids not consecutive: {base} + {} != {last}",
-                        fresh.len()
-                    )));
+                let mut ids: HashMap<(&str, &str), i64> = HashMap::with_capacity(fresh.len());
+                if inserted == fresh.len() as u64 {
+                    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM raw_events")
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    if last != base + fresh.len() as i64 {
+                        return Err(StoreError::Corrupt(format!(
+                            "raw event ids not consecutive: {base} + {} != {last}",
+                            fresh.len()
+                        )));
+                    }
+                    ids.extend(fresh.iter().zip(base + 1..).map(|(p, id)| {
+                        ((p.raw.source.as_str(), p.raw.dedupe_key.as_str()), id)
+                    }));
+                } else {
+                    let rows: Vec<(i64, String, String)> =
+                        sqlx::query_as("SELECT id, source, dedupe_key FROM raw_events WHERE id > $1")
+                            .bind(base)
+                            .fetch_all(&mut **tx)
+                            .await?;
+                    let stored: HashMap<(String, String), i64> =
+                        rows.into_iter().map(|(id, source, key)| ((source, key), id)).collect();
+                    for p in &fresh {
+                        let key = (p.raw.source.as_str().to_owned(), p.raw.dedupe_key.clone());
+                        if let Some(id) = stored.get(&key) {
+                            ids.insert((p.raw.source.as_str(), p.raw.dedupe_key.as_str()), *id);
+                        }
+                    }
                 }
-                let mut next = base;
-                Ok(is_fresh
-                    .into_iter()
-                    .map(|new| {
-                        new.then(|| {
-                            next += 1;
-                            next
-                        })
-                    })
+                Ok(projections
+                    .iter()
+                    .map(|p| ids.remove(&(p.raw.source.as_str(), p.raw.dedupe_key.as_str())))
                     .collect())
             }
 
@@ -897,20 +895,33 @@ macro_rules! backend_sql {
                 Ok(())
             }
 
-            /// Which of these ids the table already holds (usually none).
-            async fn existing_ids<'a>(
+            /// Which items of a chunk its `INSERT .. ON CONFLICT (id) DO NOTHING`
+            /// stored (`affected` rows): every first copy of an id when it stored
+            /// that many, else those whose stored row names their raw event. An id
+            /// the store already held, or a second copy, records no event.
+            async fn stored_now<'a>(
                 tx: &mut Tx<'_>,
                 table: &'static str,
-                ids: impl Iterator<Item = &'a str>,
-            ) -> Result<std::collections::HashSet<String>> {
-                let mut query = sqlx::QueryBuilder::<Db>::new(format!("SELECT id FROM {table} WHERE id IN ("));
+                items: &[(&'a str, i64)],
+                affected: u64,
+                seen: &mut std::collections::HashSet<&'a str>,
+            ) -> Result<Vec<bool>> {
+                let firsts: Vec<bool> = items.iter().map(|(id, _)| seen.insert(*id)).collect();
+                if affected == firsts.iter().filter(|first| **first).count() as u64 {
+                    return Ok(firsts);
+                }
+                let mut query = sqlx::QueryBuilder::<Db>::new(format!("SELECT id, raw_event_id FROM {table} WHERE id IN ("));
                 let mut list = query.separated(", ");
-                for id in ids {
-                    list.push_bind(id);
+                for ((id, _), _) in items.iter().zip(&firsts).filter(|(_, first)| **first) {
+                    list.push_bind(*id);
                 }
                 query.push(")");
-                let found: Vec<String> = query.build_query_scalar().fetch_all(&mut **tx).await?;
-                Ok(found.into_iter().collect())
+                let owners: HashMap<String, Option<i64>> = query.build_query_as().fetch_all(&mut **tx).await?.into_iter().collect();
+                Ok(items
+                    .iter()
+                    .zip(firsts)
+                    .map(|((id, raw_id), first)| first && owners.get(*id) == Some(&Some(*raw_id)))
+                    .collect())
             }
 
             async fn insert_mentions(
@@ -918,6 +929,7 @@ macro_rules! backend_sql {
                 mentions: &[MentionInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
+                let mut seen = std::collections::HashSet::new();
                 for chunk in mentions.chunks(ROWS_PER_STATEMENT / 2) {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO mentions (id, platform, external_id, url, author_handle, author_name, followers, verified, \
@@ -944,18 +956,15 @@ macro_rules! backend_sql {
                             .push_bind(item.raw_id);
                     });
                     query.push(" ON CONFLICT (id) DO NOTHING");
-                    let existing = existing_ids(tx, "mentions", chunk.iter().map(|i| i.mention.id.as_str())).await?;
-                    query.build().execute(&mut **tx).await?;
-                    let mut first = std::collections::HashSet::new();
-                    for item in chunk {
-                        let id = item.mention.id.as_str();
-                        if !existing.contains(id) && first.insert(id) {
-                            events.push(item.raw_id, item.position, item.at, DomainEvent::MentionCaptured {
-                                mention_id: item.mention.id.clone(),
-                                platform: item.mention.platform,
-                                sentiment: item.analysis.map(|a| a.sentiment),
-                            });
-                        }
+                    let affected = query.build().execute(&mut **tx).await?.rows_affected();
+                    let keys: Vec<(&str, i64)> = chunk.iter().map(|i| (i.mention.id.as_str(), i.raw_id)).collect();
+                    let stored = stored_now(tx, "mentions", &keys, affected, &mut seen).await?;
+                    for (item, _) in chunk.iter().zip(stored).filter(|(_, stored)| *stored) {
+                        events.push(item.raw_id, item.position, item.at, DomainEvent::MentionCaptured {
+                            mention_id: item.mention.id.clone(),
+                            platform: item.mention.platform,
+                            sentiment: item.analysis.map(|a| a.sentiment),
+                        });
                     }
                 }
                 Ok(())
@@ -966,6 +975,7 @@ macro_rules! backend_sql {
                 reviews: &[ReviewInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
+                let mut seen = std::collections::HashSet::new();
                 for chunk in reviews.chunks(ROWS_PER_STATEMENT / 2) {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO reviews (id, portal, external_id, product, stars, title, body, author, published_at, analysis, raw_event_id) ",
@@ -985,17 +995,14 @@ macro_rules! backend_sql {
                             .push_bind(item.raw_id);
                     });
                     query.push(" ON CONFLICT (id) DO NOTHING");
-                    let existing = existing_ids(tx, "reviews", chunk.iter().map(|i| i.review.id.as_str())).await?;
-                    query.build().execute(&mut **tx).await?;
-                    let mut first = std::collections::HashSet::new();
-                    for item in chunk {
-                        let id = item.review.id.as_str();
-                        if !existing.contains(id) && first.insert(id) {
-                            events.push(item.raw_id, item.position, item.at, DomainEvent::ReviewCaptured {
-                                review_id: item.review.id.clone(),
-                                stars: item.review.stars,
-                            });
-                        }
+                    let affected = query.build().execute(&mut **tx).await?.rows_affected();
+                    let keys: Vec<(&str, i64)> = chunk.iter().map(|i| (i.review.id.as_str(), i.raw_id)).collect();
+                    let stored = stored_now(tx, "reviews", &keys, affected, &mut seen).await?;
+                    for (item, _) in chunk.iter().zip(stored).filter(|(_, stored)| *stored) {
+                        events.push(item.raw_id, item.position, item.at, DomainEvent::ReviewCaptured {
+                            review_id: item.review.id.clone(),
+                            stars: item.review.stars,
+                        });
                     }
                 }
                 Ok(())

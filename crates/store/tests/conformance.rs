@@ -452,6 +452,88 @@ async fn a_large_import_batch_is_stored_whole(t: TestStore) {
     store.close().await;
 }
 
+/// A batch mixing items the store holds with new ones (a file imported again
+/// after more lines were added, a post polled and imported): only the new raw
+/// events are stored, each outcome names its own raw event, and a post
+/// already held under another raw event records no second event.
+async fn a_batch_mixing_stored_and_new_items_stores_only_the_new(t: TestStore) {
+    let store = &t.store;
+    let first = projection(
+        Source::ImportMention,
+        "x:1",
+        vec![mention(1, "Hotline erreichbar?")],
+    );
+    let second = projection(
+        Source::ImportMention,
+        "x:2",
+        vec![mention(2, "Schaden gemeldet")],
+    );
+    store
+        .ingest(vec![first.clone(), second.clone()])
+        .await
+        .unwrap();
+    let third = projection(
+        Source::ImportMention,
+        "x:3",
+        vec![mention(3, "Beitrag zu hoch")],
+    );
+    let first_polled = projection(Source::X, "poll-1", vec![mention(1, "Hotline erreichbar?")]);
+    let outcomes = store
+        .ingest(vec![
+            second,
+            third.clone(),
+            first_polled.clone(),
+            third,
+            first,
+        ])
+        .await
+        .unwrap();
+    let [
+        IngestOutcome::Duplicate,
+        IngestOutcome::Stored(third_id),
+        IngestOutcome::Stored(polled_id),
+        IngestOutcome::Duplicate,
+        IngestOutcome::Duplicate,
+    ] = outcomes[..]
+    else {
+        panic!("unexpected outcomes {outcomes:?}");
+    };
+    let stored = store.raw_events_after(0, 10).await.unwrap();
+    let key_of = |id: RawEventId| {
+        stored
+            .iter()
+            .find(|raw| raw.id == Some(id))
+            .map(|raw| raw.dedupe_key.clone())
+    };
+    assert_eq!(key_of(third_id).as_deref(), Some("x:3"));
+    assert_eq!(key_of(polled_id).as_deref(), Some("poll-1"));
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.raw_events, counts.mentions), (4, 3));
+    let captured: Vec<String> = store
+        .events_after(0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            DomainEvent::MentionCaptured { mention_id, .. } => Some(mention_id.as_str().to_owned()),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = [1, 2, 3]
+        .iter()
+        .map(|id| {
+            MentionId::derive(&["x", &id.to_string()])
+                .as_str()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        captured, expected,
+        "one event per post, none for the polled copy"
+    );
+    store.close().await;
+}
+
 /// Accepted deliveries are durable when `accept` returns and projected, in
 /// log order, right after; `flush` waits for that. Both paths give the same
 /// projections as ingesting them in one go.
@@ -572,6 +654,7 @@ conformance!(
     replay_rebuilds_identical_projections,
     concurrent_writers_share_commits_and_lose_nothing,
     a_large_import_batch_is_stored_whole,
+    a_batch_mixing_stored_and_new_items_stores_only_the_new,
 );
 
 #[tokio::test]
