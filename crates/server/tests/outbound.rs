@@ -1832,12 +1832,15 @@ async fn unused_uploads_are_cleaned_out_after_the_retention_but_used_and_fresh_o
     // `serve` cleans out at start, then hourly.
     h.restart().await;
 
-    eventually("the unused upload is cleaned out", || async {
-        let (status, _) = h.get(&format!("/api/media/{unused}")).await;
-        (status == 404).then_some(())
-    })
+    // The row goes first, then its bytes: wait for both.
+    eventually(
+        "the unused upload and its bytes are cleaned out",
+        || async {
+            let (status, _) = h.get(&format!("/api/media/{unused}")).await;
+            (status == 404 && !h.blob_exists(&unused)).then_some(())
+        },
+    )
     .await;
-    assert!(!h.blob_exists(&unused), "its bytes are gone too");
     for kept in [&sent, &forwarded, &fresh] {
         let (status, file) = h.get(&format!("/api/media/{kept}")).await;
         assert_eq!(status, 200, "{kept} must stay: {file}");
