@@ -4,7 +4,7 @@
 //! We split at hyphens and, for long words, peel off known heads from the right
 //! (with linking elements -s-, -es-, -n-, -en-), so the parts reach topics and features.
 
-use std::collections::HashSet;
+use crate::hash::FastSet;
 use std::sync::OnceLock;
 
 /// Lowercase morphemes: heads and modifiers common in insurance and service talk.
@@ -169,8 +169,9 @@ const MORPHEMES: &[&str] = &[
     "bearbeitungszeit",
 ];
 
-fn set() -> &'static HashSet<&'static str> {
-    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+/// Every suffix of every long word is looked up here: a fast hasher, not SipHash.
+fn set() -> &'static FastSet<&'static str> {
+    static SET: OnceLock<FastSet<&'static str>> = OnceLock::new();
     SET.get_or_init(|| MORPHEMES.iter().copied().collect())
 }
 

@@ -250,24 +250,26 @@ pub fn extract(toks: &Tokens, lex: &Lexicon, bits: u8, out: &mut Vec<(u32, f32)>
 /// Byte 3..5-grams of `<word>`; cheap and robust to spelling variants ("suuuper", "Versicherungs-").
 #[inline]
 fn char_ngrams(word: &[u8], push: &mut impl FnMut(u64, f32)) {
-    let n = word.len() + 2;
-    let at = |i: usize| -> u8 {
-        if i == 0 {
-            b'<'
-        } else if i == n - 1 {
-            b'>'
-        } else {
-            word[i - 1]
-        }
-    };
+    // The padded word in a stack buffer: no bounds branches in the inner loop.
+    let mut buf = [0u8; 64];
+    if word.len() + 2 > buf.len() {
+        let padded: Vec<u8> = [b"<".as_slice(), word, b">"].concat();
+        return padded_ngrams(&padded, push);
+    }
+    buf[0] = b'<';
+    buf[1..=word.len()].copy_from_slice(word);
+    buf[word.len() + 1] = b'>';
+    padded_ngrams(&buf[..word.len() + 2], push);
+}
+
+#[inline]
+fn padded_ngrams(padded: &[u8], push: &mut impl FnMut(u64, f32)) {
     for len in 3..=5usize {
-        if n < len {
-            break;
-        }
-        for start in 0..=n - len {
-            let mut h = 0xcbf2_9ce4_8422_2325u64 ^ S_CHAR ^ ((len as u64) << 40);
-            for i in start..start + len {
-                h ^= at(i) as u64;
+        let seed = 0xcbf2_9ce4_8422_2325u64 ^ S_CHAR ^ ((len as u64) << 40);
+        for gram in padded.windows(len) {
+            let mut h = seed;
+            for &b in gram {
+                h ^= b as u64;
                 h = h.wrapping_mul(0x0100_0000_01b3);
             }
             push(crate::hash::mix(h), W_CHAR);
@@ -294,6 +296,31 @@ mod tests {
         assert_eq!(st.pos, 0.0, "{st:?}");
         let st = stats("Mit freundlichen Grüßen");
         assert_eq!(st.pos, 0.0, "{st:?}");
+    }
+
+    fn grams(word: &str) -> Vec<u64> {
+        let mut out = Vec::new();
+        char_ngrams(word.as_bytes(), &mut |h, _| out.push(h));
+        out
+    }
+
+    #[test]
+    fn char_ngram_hashes_stay_what_the_shipped_weights_were_trained_on() {
+        // "<ab>": two trigrams and one 4-gram; values from an independent FNV-1a + mix.
+        assert_eq!(
+            grams("ab"),
+            [
+                0xdeda_b65b_0e71_8052,
+                0xeebf_4580_dcd0_3969,
+                0x8c4b_43d5_b92a_c157
+            ]
+        );
+        // A word longer than the stack buffer takes the heap path with the same grams.
+        let long = "versicherungs".repeat(6);
+        let hashes = grams(&long);
+        let n = long.len() + 2;
+        assert_eq!(hashes.len(), (n - 2) + (n - 3) + (n - 4));
+        assert_eq!(hashes[1..13], grams(&long[..14])[1..13]);
     }
 
     #[test]

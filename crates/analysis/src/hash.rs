@@ -1,7 +1,7 @@
 //! Stable, fast hashing: the feature hash must not change between builds or platforms
 //! (the shipped weights depend on it), so std's randomised hasher is out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// FNV-1a over bytes, finished with a 64-bit avalanche mix.
@@ -48,3 +48,4 @@ impl Hasher for FastHasher {
 }
 
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;

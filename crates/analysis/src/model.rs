@@ -40,13 +40,31 @@ impl LinearModel {
         let k = self.k();
         let mut z = [0f32; MAX_CLASSES];
         z[..k].copy_from_slice(&self.bias);
-        for &(i, v) in x {
-            let row = &self.weights[i as usize * k..i as usize * k + k];
-            for c in 0..k {
-                z[c] += v * row[c];
+        // The shipped models have 3 and 2 classes: fixed-width rows unroll.
+        match k {
+            3 => self.accumulate::<3>(x, &mut z),
+            2 => self.accumulate::<2>(x, &mut z),
+            _ => {
+                for &(i, v) in x {
+                    let row = &self.weights[i as usize * k..i as usize * k + k];
+                    for c in 0..k {
+                        z[c] += v * row[c];
+                    }
+                }
             }
         }
         z
+    }
+
+    #[inline]
+    fn accumulate<const K: usize>(&self, x: &[(u32, f32)], z: &mut [f32; MAX_CLASSES]) {
+        let (rows, _) = self.weights.as_chunks::<K>();
+        for &(i, v) in x {
+            let row = &rows[i as usize];
+            for c in 0..K {
+                z[c] += v * row[c];
+            }
+        }
     }
 
     /// Calibrated posteriors under the training prior (what EM adaptation consumes).

@@ -1056,7 +1056,13 @@ fn find_health(text: &str, out: &mut Vec<SensitiveSpan>) {
     let mut flush = |s: usize, e: usize, lower: &mut String| {
         if e - s >= 2 {
             lower.clear();
-            lower.extend(text[s..e].chars().flat_map(char::to_lowercase));
+            let word = &text[s..e];
+            if word.is_ascii() {
+                lower.push_str(word);
+                lower.make_ascii_lowercase();
+            } else {
+                lower.extend(word.chars().flat_map(char::to_lowercase));
+            }
             let l = lower.as_str();
             let idx = health_index();
             let hit = idx.exact.contains_key(l)
