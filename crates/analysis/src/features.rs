@@ -109,13 +109,97 @@ pub fn formula_len(toks: &Tokens, i: usize) -> usize {
     }
 }
 
+/// Units of a waiting time after "seit" ("seit drei Wochen", "seit 10 Tagen").
+const TIME_UNITS: &[&str] = &[
+    "minuten",
+    "stunden",
+    "tagen",
+    "wochen",
+    "monaten",
+    "jahren",
+    "ewigkeiten",
+    "langem",
+];
+/// Verbs of waiting; with a "seit …" time they make a clause a complaint.
+const WAITING: &[&str] = &["warte", "warten", "wartet", "gewartet", "wartest"];
+/// What a customer waits for: "seit Wochen keine Antwort".
+const RESPONSES: &[&str] = &[
+    "antwort",
+    "rückmeldung",
+    "reaktion",
+    "nachricht",
+    "bescheid",
+    "rückruf",
+    "lebenszeichen",
+];
+const W_WAITING: f32 = 0.8;
+
+/// A clause of a waiting complaint: "Seit drei Wochen warte ich auf …" or "… warte ich
+/// immer noch"/"noch immer keine Antwort". Neutral in words, a complaint in customer service.
+#[derive(Default)]
+struct WaitingClause {
+    since_at: Option<usize>,
+    since_time: bool,
+    waiting: bool,
+    still: bool,
+    negation: bool,
+    response: bool,
+}
+
+impl WaitingClause {
+    fn word(&mut self, toks: &Tokens, i: usize, t: &crate::text::Token) {
+        let w = toks.norm(t);
+        if w == "seit" {
+            self.since_at = Some(i);
+        } else if self.since_at.is_some_and(|at| i - at <= 3) && TIME_UNITS.contains(&w) {
+            self.since_time = true;
+        } else if WAITING.contains(&w) && !t.negated {
+            self.waiting = true;
+        } else if (w == "immer" && word_at(toks, i + 1) == "noch")
+            || (w == "noch" && word_at(toks, i + 1) == "immer")
+        {
+            self.still = true;
+        } else if matches!(w, "kein" | "keine" | "keinen" | "nicht" | "nichts") {
+            self.negation = true;
+        } else if RESPONSES.contains(&w) {
+            self.response = true;
+        }
+    }
+
+    /// Ends the clause; true when it complained about waiting.
+    fn close(&mut self) -> bool {
+        // "Seit Jahren Kunde und nicht einmal Ärger" is no complaint: without a
+        // waiting verb, "seit" needs a missing response.
+        let complaint = (self.since_time && (self.waiting || (self.negation && self.response)))
+            || (self.still && (self.waiting || self.negation));
+        *self = Self::default();
+        complaint
+    }
+}
+
 /// Lexicon statistics without building the sparse vector.
 pub fn lex_stats(toks: &Tokens, lex: &Lexicon) -> LexStats {
     let mut st = LexStats::default();
     let mut skip_to = 0usize;
+    let mut waiting = WaitingClause::default();
+    let complain = |st: &mut LexStats, waiting: &mut WaitingClause| {
+        if waiting.close() {
+            st.neg += W_WAITING;
+            st.n_neg += 1;
+        }
+    };
     for (i, t) in toks.tokens.iter().enumerate() {
+        if matches!(
+            t.kind,
+            TokenKind::Boundary | TokenKind::Exclaim | TokenKind::Question
+        ) {
+            complain(&mut st, &mut waiting);
+        }
         if i < skip_to {
             continue;
+        }
+        if t.kind == TokenKind::Word {
+            waiting.word(toks, i, t);
         }
         match t.kind {
             TokenKind::Word => {
@@ -167,6 +251,7 @@ pub fn lex_stats(toks: &Tokens, lex: &Lexicon) -> LexStats {
             _ => {}
         }
     }
+    complain(&mut st, &mut waiting);
     st
 }
 
@@ -321,6 +406,30 @@ mod tests {
         let n = long.len() + 2;
         assert_eq!(hashes.len(), (n - 2) + (n - 3) + (n - 4));
         assert_eq!(hashes[1..13], grams(&long[..14])[1..13]);
+    }
+
+    #[test]
+    fn waiting_since_or_still_is_a_complaint() {
+        for text in [
+            "Seit drei Wochen warte ich auf eine Rückmeldung",
+            "seit 10 Tagen keine Antwort",
+            "Noch immer keine Rückmeldung",
+            "Ich warte immer noch auf mein Geld",
+        ] {
+            let st = stats(text);
+            assert!(st.neg >= W_WAITING && st.n_neg >= 1, "{text}: {st:?}");
+        }
+        // A long customer relationship is no complaint, nor is waiting without "seit"
+        // or "immer noch": the clause's other words decide.
+        for (text, rest) in [
+            (
+                "Seit zehn Jahren bin ich Kunde und nicht einmal umgezogen",
+                "Ich bin Kunde und nicht einmal umgezogen",
+            ),
+            ("Ich warte auf den Gutachter", "Ich auf den Gutachter"),
+        ] {
+            assert_eq!(stats(text).neg, stats(rest).neg, "{text}");
+        }
     }
 
     #[test]

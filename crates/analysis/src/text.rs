@@ -144,10 +144,37 @@ pub const CONTRAST: &[&str] = &[
     "sondern",
 ];
 
+/// "fast", "beinahe": a near miss when the clause is counterfactual ("hätte", "wäre").
+const NEAR_MISS: &[&str] = &["fast", "beinahe"];
+const COUNTERFACTUAL: &[&str] = &[
+    "hätte", "hätten", "hättest", "hättet", "wäre", "wären", "wärst", "wäret",
+];
+const NEAR_MISS_REACH: usize = 2;
+
 const F_NEG: u8 = 1;
 const F_INT: u8 = 2;
 const F_DOWN: u8 = 4;
 const F_CONTRAST: u8 = 8;
+const F_NEAR_MISS: u8 = 16;
+
+/// Whether the clause around token `idx` (up to the nearest sentence marks) is
+/// counterfactual: "Ich hätte fast …", "… wäre beinahe …".
+fn counterfactual_clause(out: &Tokens, idx: usize) -> bool {
+    let ends_clause = |t: &Token| {
+        matches!(
+            t.kind,
+            TokenKind::Boundary | TokenKind::Exclaim | TokenKind::Question
+        )
+    };
+    let before = out.tokens[..idx]
+        .iter()
+        .rev()
+        .take_while(|t| !ends_clause(t));
+    let after = out.tokens[idx + 1..].iter().take_while(|t| !ends_clause(t));
+    before
+        .chain(after)
+        .any(|t| t.kind == TokenKind::Word && COUNTERFACTUAL.contains(&&out.lower[t.norm.clone()]))
+}
 
 /// Function-word classes in one map: a hash lookup instead of linear scans per token.
 fn word_class(w: &str) -> u8 {
@@ -159,6 +186,7 @@ fn word_class(w: &str) -> u8 {
             (INTENSIFIERS, F_INT),
             (DOWNTONERS, F_DOWN),
             (CONTRAST, F_CONTRAST),
+            (NEAR_MISS, F_NEAR_MISS),
         ] {
             for w in list {
                 *m.entry(w).or_default() |= f;
@@ -446,6 +474,11 @@ impl Normalizer {
                 neg_left = NEGATION_REACH;
                 continue;
             }
+            if class & F_NEAR_MISS != 0 && counterfactual_clause(out, idx) {
+                // "hätte ich fast vergessen": what almost happened did not.
+                neg_left = NEAR_MISS_REACH;
+                continue;
+            }
             if class & F_INT != 0 {
                 boost = 1.5;
                 continue;
@@ -585,6 +618,26 @@ fn is_joiner(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn negated_words(text: &str) -> Vec<String> {
+        let (t, _) = toks(text);
+        t.tokens
+            .iter()
+            .filter(|k| k.negated)
+            .map(|k| t.norm(k).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_counterfactual_near_miss_negates_what_almost_happened() {
+        assert_eq!(negated_words("Hätte ich fast vergessen."), ["vergessen"]);
+        assert_eq!(
+            negated_words("Ich wäre beinahe zu spät gekommen"),
+            ["spät", "gekommen"]
+        );
+        // Without "hätte"/"wäre" in the clause, "fast" means "nearly all".
+        assert!(negated_words("Fast alle waren freundlich. Hätte ich gedacht").is_empty());
+    }
 
     #[test]
     fn every_listed_emoticon_passes_the_quick_filter() {

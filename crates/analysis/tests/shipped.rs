@@ -25,6 +25,26 @@ fn obvious_complaint_is_negative() {
 }
 
 #[test]
+fn a_polite_waiting_complaint_is_negative() {
+    // No negative word in it, yet a complaint in customer service.
+    let r = a().analyze("Seit drei Wochen warte ich auf eine Rückmeldung zu meinem Schaden.");
+    assert_eq!(r.sentiment, Sentiment::Negative, "{r:?}");
+    let r = a().analyze("Ich warte immer noch auf mein Geld.");
+    assert_eq!(r.sentiment, Sentiment::Negative, "{r:?}");
+}
+
+#[test]
+fn a_near_miss_is_not_what_happened() {
+    let near_miss = a().analyze("Hätte ich fast vergessen.");
+    let happened = a().analyze("Ich habe es vergessen.");
+    assert_ne!(near_miss.sentiment, Sentiment::Negative, "{near_miss:?}");
+    assert!(
+        near_miss.sentiment_score > happened.sentiment_score,
+        "{near_miss:?} {happened:?}"
+    );
+}
+
+#[test]
 fn negation_flips_praise() {
     let plain = a().analyze("Der Service ist gut");
     let negated = a().analyze("Der Service ist nicht gut");
