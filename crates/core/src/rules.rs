@@ -16,6 +16,9 @@ pub const HOUR_MS: i64 = 60 * 60 * 1000;
 pub const SERVICE_WINDOW_MS: i64 = 24 * HOUR_MS;
 /// Messenger/Instagram `HUMAN_AGENT` tag: a human may answer up to 7 days.
 pub const HUMAN_AGENT_WINDOW_MS: i64 = 7 * 24 * HOUR_MS;
+/// A customer who writes through a free entry point (a Click-to-WhatsApp ad or a Page's
+/// WhatsApp button) opens 72 hours in which every message, templates too, is free.
+pub const FREE_ENTRY_WINDOW_MS: i64 = 72 * HOUR_MS;
 
 /// Meta's template review status. `Other` keeps values Meta adds later.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -246,6 +249,9 @@ pub struct SendContext {
     /// WhatsApp knows the customer by username only: Meta delivers no
     /// authentication (one-time code) template to a business-scoped user id.
     pub username_only: bool,
+    /// The customer's latest message through a free entry point (it carried a
+    /// Click-to-WhatsApp `referral`), if any.
+    pub free_entry_opened_at: Option<Timestamp>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -503,6 +509,119 @@ pub fn contains_emoji(text: &str) -> bool {
     })
 }
 
+/// What Meta bills for a permitted send (per-message pricing since 2025-07-01): only
+/// delivered templates are billed, and not all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "charge", rename_all = "snake_case")]
+pub enum Charge {
+    Free {
+        #[serde(flatten)]
+        reason: FreeReason,
+    },
+    /// Billed at the category's rate for the recipient's country once delivered.
+    Billed { category: TemplateCategory },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum FreeReason {
+    /// A free-form message: possible only inside the open window, never billed.
+    NotATemplate,
+    /// A utility template inside the open 24 h window.
+    UtilityInWindow,
+    /// Anything within 72 h of the customer writing through a free entry point.
+    FreeEntryPoint { until: Timestamp },
+    /// Messenger and Instagram bill no messages.
+    NotWhatsApp,
+}
+
+impl Charge {
+    pub fn message_de(&self) -> String {
+        match self {
+            Charge::Free { reason } => match reason {
+                FreeReason::NotATemplate => {
+                    "Kostenlos: freie Nachricht im 24-Stunden-Fenster.".into()
+                }
+                FreeReason::UtilityInWindow => {
+                    "Kostenlos: Service-Vorlage (Utility) im offenen 24-Stunden-Fenster.".into()
+                }
+                FreeReason::FreeEntryPoint { until } => format!(
+                    "Kostenlos bis {}: Der Kunde kam über eine Anzeige oder einen WhatsApp-Button (72 Stunden).",
+                    until.to_rfc3339()
+                ),
+                FreeReason::NotWhatsApp => {
+                    "Kostenlos: Messenger und Instagram berechnen keine Nachrichten.".into()
+                }
+            },
+            Charge::Billed { category } => format!(
+                "Kostenpflichtig: Meta berechnet die zugestellte Vorlage als {}.",
+                category.as_str()
+            ),
+        }
+    }
+
+    pub fn message_en(&self) -> String {
+        match self {
+            Charge::Free { reason } => match reason {
+                FreeReason::NotATemplate => {
+                    "Free: a free-form message inside the 24-hour window.".into()
+                }
+                FreeReason::UtilityInWindow => {
+                    "Free: a utility template inside the open 24-hour window.".into()
+                }
+                FreeReason::FreeEntryPoint { until } => format!(
+                    "Free until {}: the customer came through an ad or a WhatsApp button (72 hours).",
+                    until.to_rfc3339()
+                ),
+                FreeReason::NotWhatsApp => "Free: Messenger and Instagram bill no messages.".into(),
+            },
+            Charge::Billed { category } => format!(
+                "Billed: Meta charges the delivered template as {}.",
+                category.as_str()
+            ),
+        }
+    }
+}
+
+/// When the free-entry-point window is open at `now`, its end.
+pub fn free_entry_until(opened_at: Option<Timestamp>, now: Timestamp) -> Option<Timestamp> {
+    opened_at
+        .map(|at| at.plus_millis(FREE_ENTRY_WINDOW_MS))
+        .filter(|until| now < *until)
+}
+
+/// What a send that `check_send` permitted will cost. Marketing is never free inside an
+/// ordinary window; authentication and utility outside it are billed.
+pub fn charge(ctx: &SendContext, draft: &DraftKind, now: Timestamp) -> Charge {
+    if ctx.channel != Channel::WhatsApp {
+        return Charge::Free {
+            reason: FreeReason::NotWhatsApp,
+        };
+    }
+    let DraftKind::Template { category, .. } = draft else {
+        return Charge::Free {
+            reason: FreeReason::NotATemplate,
+        };
+    };
+    if let Some(until) = free_entry_until(ctx.free_entry_opened_at, now) {
+        return Charge::Free {
+            reason: FreeReason::FreeEntryPoint { until },
+        };
+    }
+    let window_open = matches!(
+        service_window(ctx.last_inbound_at, now),
+        WindowState::Open { .. }
+    );
+    if window_open && *category == TemplateCategory::Utility {
+        return Charge::Free {
+            reason: FreeReason::UtilityInWindow,
+        };
+    }
+    Charge::Billed {
+        category: *category,
+    }
+}
+
 /// The rule check the outbox runs before any API call.
 pub fn check_send(
     ctx: &SendContext,
@@ -645,6 +764,7 @@ mod tests {
             consent: Consent::default(),
             policy: SendPolicy::default(),
             username_only: false,
+            free_entry_opened_at: None,
         }
     }
 
@@ -710,6 +830,7 @@ mod tests {
         let now = T0.plus_millis(HOUR_MS);
         let ctx = SendContext {
             username_only: true,
+            free_entry_opened_at: None,
             ..wa(Some(T0))
         };
         let code = template(TemplateStatus::Approved, TemplateCategory::Authentication);
@@ -870,6 +991,7 @@ mod tests {
             consent: Consent::default(),
             policy: SendPolicy::default(),
             username_only: false,
+            free_entry_opened_at: None,
         };
         let in_window =
             check_send(&ctx, &text(Author::Automated), T0.plus_millis(HOUR_MS)).unwrap();
@@ -968,5 +1090,90 @@ mod tests {
             "utility".parse::<TemplateCategory>().unwrap(),
             TemplateCategory::Utility
         );
+    }
+
+    #[test]
+    fn only_templates_on_whatsapp_are_billed_and_utility_is_free_inside_the_window() {
+        let approved = TemplateStatus::Approved;
+        let in_window = wa(Some(T0));
+        let now = T0.plus_millis(HOUR_MS);
+        assert_eq!(
+            charge(&in_window, &text(Author::Human), now),
+            Charge::Free {
+                reason: FreeReason::NotATemplate
+            }
+        );
+        let utility = template(approved.clone(), TemplateCategory::Utility);
+        let marketing = template(approved.clone(), TemplateCategory::Marketing);
+        assert_eq!(
+            charge(&in_window, &utility, now),
+            Charge::Free {
+                reason: FreeReason::UtilityInWindow
+            }
+        );
+        // Marketing is never free inside an ordinary window.
+        assert_eq!(
+            charge(&in_window, &marketing, now),
+            Charge::Billed {
+                category: TemplateCategory::Marketing
+            }
+        );
+        let day_later = T0.plus_millis(SERVICE_WINDOW_MS);
+        assert_eq!(
+            charge(&in_window, &utility, day_later),
+            Charge::Billed {
+                category: TemplateCategory::Utility
+            }
+        );
+        let messenger = SendContext {
+            channel: Channel::Messenger,
+            ..wa(Some(T0))
+        };
+        assert_eq!(
+            charge(&messenger, &text(Author::Human), now),
+            Charge::Free {
+                reason: FreeReason::NotWhatsApp
+            }
+        );
+    }
+
+    #[test]
+    fn a_free_entry_point_makes_everything_free_for_exactly_72_hours() {
+        let ctx = SendContext {
+            free_entry_opened_at: Some(T0),
+            ..wa(Some(T0))
+        };
+        let until = T0.plus_millis(FREE_ENTRY_WINDOW_MS);
+        let marketing = template(TemplateStatus::Approved, TemplateCategory::Marketing);
+        // Two days on, the 24 h window is closed but the entry point still pays.
+        let day2 = T0.plus_millis(48 * HOUR_MS);
+        assert_eq!(
+            charge(&ctx, &marketing, day2),
+            Charge::Free {
+                reason: FreeReason::FreeEntryPoint { until }
+            }
+        );
+        assert_eq!(
+            free_entry_until(Some(T0), until.plus_millis(-1)),
+            Some(until)
+        );
+        assert_eq!(free_entry_until(Some(T0), until), None);
+        assert_eq!(
+            charge(&ctx, &marketing, until),
+            Charge::Billed {
+                category: TemplateCategory::Marketing
+            }
+        );
+        // The agent reads why, in German and English.
+        let free = charge(&ctx, &marketing, day2);
+        assert!(
+            free.message_de().starts_with("Kostenlos bis "),
+            "{}",
+            free.message_de()
+        );
+        assert!(free.message_en().contains("72 hours"));
+        let json = serde_json::to_value(free).unwrap();
+        assert_eq!(json["charge"], "free");
+        assert_eq!(json["reason"], "free_entry_point");
     }
 }

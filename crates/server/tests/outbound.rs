@@ -544,6 +544,79 @@ async fn after_25_hours_free_text_is_blocked_before_the_api_but_an_approved_util
 }
 
 #[tokio::test]
+async fn a_customer_from_an_ad_can_be_written_to_free_for_72_hours_and_the_agent_sees_the_charge() {
+    let h = Harness::new().await;
+    h.sim
+        .deliver_inbound(InboundRequest {
+            referral: true,
+            ..InboundRequest::text(
+                ANNA,
+                "Ich interessiere mich für die Zahnzusatzversicherung.",
+            )
+        })
+        .await
+        .expect("the simulator delivered the webhook");
+    h.store.flush().await.unwrap();
+    let conversation = h.store.recent_conversations(10).await.unwrap()[0]
+        .id
+        .clone();
+    let contact = h.contact_of(&conversation).await;
+
+    let (_, window) = h
+        .get(&format!("/api/conversations/{conversation}/window"))
+        .await;
+    let free_until = window["free_entry_until"]
+        .as_str()
+        .expect("an open free entry window");
+    let closes_at = window["closes_at"].as_str().unwrap();
+    assert!(
+        free_until > closes_at,
+        "72 h outlast the 24 h window: {window}"
+    );
+
+    // Inside the 24 h window a free-form reply is free, as always.
+    let (status, queued) = h
+        .send(&conversation, reply("Gern, was möchten Sie wissen?"))
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["charge"]["charge"], "free", "{queued}");
+
+    // Two days on, only a template may go out, and it is still free.
+    h.advance(2 * DAY_SECS);
+    h.opt_in(&contact).await;
+    let (status, queued) = h
+        .send(&conversation, template("schadenmeldung_bestaetigung"))
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["charge"]["reason"], "free_entry_point", "{queued}");
+    assert_eq!(queued["charge"]["until"], free_until);
+    assert!(
+        queued["charge"]["de"]
+            .as_str()
+            .unwrap()
+            .starts_with("Kostenlos bis")
+    );
+
+    // After 72 hours the same template is billed.
+    h.advance(DAY_SECS + 60);
+    let (_, window) = h
+        .get(&format!("/api/conversations/{conversation}/window"))
+        .await;
+    assert!(window["free_entry_until"].is_null(), "{window}");
+    let (status, queued) = h
+        .send(&conversation, template("schadenmeldung_bestaetigung"))
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["charge"]["charge"], "billed", "{queued}");
+    assert!(
+        queued["charge"]["de"]
+            .as_str()
+            .unwrap()
+            .starts_with("Kostenpflichtig")
+    );
+}
+
+#[tokio::test]
 async fn a_template_without_opt_in_is_blocked_outside_the_window() {
     let h = Harness::new().await;
     let conversation = h.customer_writes("Danke für die Info.").await;

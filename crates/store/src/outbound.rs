@@ -229,6 +229,9 @@ pub struct ConversationInfo {
     pub channel: Channel,
     pub account: String,
     pub last_inbound_at: Option<Timestamp>,
+    /// The customer's latest message that came through a free entry point
+    /// (a Click-to-WhatsApp ad or Page button: it carries a `referral`).
+    pub free_entry_opened_at: Option<Timestamp>,
     /// The contact's identities, for the recipient on this channel.
     pub identities: Vec<Identity>,
 }
@@ -947,13 +950,19 @@ macro_rules! outbound_sql {
             }
 
             pub(crate) async fn conversation_info(pool: &Pool<Db>, id: &str) -> Result<Option<ConversationInfo>> {
-                let row: Option<(String, String, String, String, Option<i64>)> = sqlx::query_as(
-                    "SELECT id, contact_id, channel, account, last_inbound_at FROM conversations WHERE id = $1",
+                // The stored raw message is compact JSON (serde), so a referral reads `"referral":{`.
+                let row: Option<(String, String, String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT c.id, c.contact_id, c.channel, c.account, c.last_inbound_at, \
+                       (SELECT MAX(m.sent_at) FROM messages m WHERE m.conversation_id = c.id \
+                          AND m.direction = 'in' AND m.raw LIKE '%\"referral\":{%') \
+                     FROM conversations c WHERE c.id = $1",
                 )
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
-                let Some((id, contact_id, channel, account, last_inbound_at)) = row else { return Ok(None) };
+                let Some((id, contact_id, channel, account, last_inbound_at, free_entry_opened_at)) = row else {
+                    return Ok(None);
+                };
                 let identities: Vec<(String, String)> =
                     sqlx::query_as("SELECT kind, value FROM identities WHERE contact_id = $1 ORDER BY created_at, kind, value")
                         .bind(&contact_id)
@@ -965,6 +974,7 @@ macro_rules! outbound_sql {
                     channel: parse_channel(&channel)?,
                     account,
                     last_inbound_at: last_inbound_at.map(Timestamp),
+                    free_entry_opened_at: free_entry_opened_at.map(Timestamp),
                     identities: identities
                         .into_iter()
                         .map(|(kind, value)| Ok(Identity::new(parse_identity_kind(&kind)?, value)))

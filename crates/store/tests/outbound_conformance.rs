@@ -14,6 +14,17 @@ const ANNA: &str = "491701234567";
 
 /// Anna writes; returns her conversation.
 async fn anna_writes(store: &Store, text: &str, key: &str) -> ConversationInfo {
+    anna_writes_raw(store, text, key, T0, serde_json::json!({"id": key})).await
+}
+
+/// Anna writes at `at` with this raw message (e.g. one carrying an ad's `referral`).
+async fn anna_writes_raw(
+    store: &Store,
+    text: &str,
+    key: &str,
+    at: Timestamp,
+    raw: serde_json::Value,
+) -> ConversationInfo {
     let inbound = Inbound::Message(InboundMessage {
         channel: Channel::WhatsApp,
         account: "106540352242922".into(),
@@ -26,15 +37,15 @@ async fn anna_writes(store: &Store, text: &str, key: &str) -> ConversationInfo {
         attachments: vec![],
         location: None,
         reply_to: None,
-        sent_at: T0,
-        raw: serde_json::json!({"id": key}),
+        sent_at: at,
+        raw,
     });
     let projection = Projection {
         raw: RawEvent {
             id: None,
             source: Source::WhatsApp,
             dedupe_key: key.into(),
-            received_at: T0,
+            received_at: at,
             verification: Verification::SignatureValid,
             payload: format!("{{\"biz_opaque_callback_data\":\"{key}-marker\"}}").into_bytes(),
         },
@@ -739,7 +750,32 @@ async fn only_uploads_nobody_uses_are_cleaned_out(t: TestStore) {
     store.close().await;
 }
 
+async fn the_latest_message_through_an_ad_opens_the_free_entry_window(t: TestStore) {
+    let store = t.store;
+    let plain = anna_writes(&store, "Hallo", "m1").await;
+    assert_eq!(plain.free_entry_opened_at, None);
+    let from_ad = T0.plus_millis(60_000);
+    let referral = serde_json::json!({
+        "id": "m2",
+        "referral": {"source_type": "ad", "source_id": "120200", "ctwa_clid": "clid1"},
+    });
+    let info = anna_writes_raw(&store, "Zahnzusatz?", "m2", from_ad, referral).await;
+    assert_eq!(info.free_entry_opened_at, Some(from_ad));
+    // A later ordinary message does not move it.
+    let later = anna_writes_raw(
+        &store,
+        "Noch eine Frage",
+        "m3",
+        T0.plus_millis(120_000),
+        serde_json::json!({"id": "m3"}),
+    )
+    .await;
+    assert_eq!(later.free_entry_opened_at, Some(from_ad));
+    store.close().await;
+}
+
 conformance!(
+    the_latest_message_through_an_ad_opens_the_free_entry_window,
     only_uploads_nobody_uses_are_cleaned_out,
     a_released_row_is_not_an_attempt_and_uploads_are_reused,
     the_idempotency_key_stores_a_draft_once,

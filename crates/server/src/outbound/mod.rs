@@ -28,7 +28,7 @@ use resonanz_channels::outbound::{GraphClient, GraphConfig, Secret};
 use resonanz_channels::templates::Template;
 use resonanz_core::event::DomainEvent;
 use resonanz_core::rules::{
-    OptOutKeywords, RuleViolation, SendContext, SendPermit, SendPolicy, check_send,
+    Charge, OptOutKeywords, RuleViolation, SendContext, SendPermit, SendPolicy, charge, check_send,
 };
 use resonanz_core::{Channel, MessageKind, Timestamp};
 use resonanz_store::{
@@ -148,7 +148,7 @@ pub async fn evaluate(
     conversation: &ConversationInfo,
     envelope: &DraftEnvelope,
     now: Timestamp,
-) -> anyhow::Result<(Result<SendPermit, RuleViolation>, Option<CachedTemplate>)> {
+) -> anyhow::Result<Evaluation> {
     let template = match &envelope.draft {
         draft::Draft::Template { name, language, .. } => {
             template_for(app, &conversation.account, name, language).await?
@@ -167,9 +167,21 @@ pub async fn evaluate(
             marketing_templates_allowed: app.settings.outbound.marketing_templates_allowed,
         },
         username_only: conversation.username_only(),
+        free_entry_opened_at: conversation.free_entry_opened_at,
     };
     let kind = envelope.rule_kind(template.as_ref().map(|t| (t.status.clone(), t.category)));
-    Ok((check_send(&ctx, &kind, now), template))
+    Ok(Evaluation {
+        verdict: check_send(&ctx, &kind, now),
+        charge: charge(&ctx, &kind, now),
+        template,
+    })
+}
+
+/// A draft's rule check, and what Meta would bill for it if sent now.
+pub struct Evaluation {
+    pub verdict: Result<SendPermit, RuleViolation>,
+    pub charge: Charge,
+    pub template: Option<CachedTemplate>,
 }
 
 const EVENTS_CURSOR: &str = "outbound.events";

@@ -149,7 +149,9 @@ impl SenderWorker {
             return Ok(None);
         };
         // The rules decide before any API call.
-        let (verdict, template) = evaluate(&self.app, &conversation, &envelope, now).await?;
+        let super::Evaluation {
+            verdict, template, ..
+        } = evaluate(&self.app, &conversation, &envelope, now).await?;
         let permit = match verdict {
             Ok(permit) => permit,
             Err(violation) => {

@@ -20,7 +20,9 @@ use resonanz_channels::outbound::{MessagingType, SendError};
 use resonanz_channels::templates::{
     NewTemplate, ParameterFormat, TemplateIssue, header_format, validate_template,
 };
-use resonanz_core::rules::{HUMAN_AGENT_WINDOW_MS, TemplateCategory, WindowState, service_window};
+use resonanz_core::rules::{
+    self, Charge, FreeReason, HUMAN_AGENT_WINDOW_MS, TemplateCategory, WindowState, service_window,
+};
 use resonanz_core::{Channel, MessageId, Timestamp};
 use resonanz_store::{
     CachedTemplate, ConsentKind, ConsentRecord, Enqueued, NewOutbox, OutboxRow, Role,
@@ -280,7 +282,11 @@ async fn send_message(
         .unwrap_or_else(|| format!("generated:{}", auth::new_token()));
     outbound::catch_up(&app).await.map_err(internal)?;
     let now = app.clock.now();
-    let (verdict, template) = outbound::evaluate(&app, &conversation, &envelope, now)
+    let outbound::Evaluation {
+        verdict,
+        charge,
+        template,
+    } = outbound::evaluate(&app, &conversation, &envelope, now)
         .await
         .map_err(internal)?;
     // Meta would refuse it (132012) only after the upload; say so now.
@@ -343,6 +349,7 @@ async fn send_message(
         (Enqueued::Created(row), Ok(permit)) => {
             let mut view = outbox_view(&row);
             view["window_closes_at"] = rfc3339(permit.window_closes_at);
+            view["charge"] = charge_view(&charge);
             view["warnings"] = permit
                 .warnings
                 .iter()
@@ -511,6 +518,20 @@ async fn conversation_messages(
     Ok(Json(json!({ "messages": messages })).into_response())
 }
 
+/// What Meta bills for a send, with the reason in German and English.
+fn charge_view(charge: &Charge) -> Value {
+    let mut view = json!(charge);
+    if let Charge::Free {
+        reason: FreeReason::FreeEntryPoint { until },
+    } = charge
+    {
+        view["until"] = rfc3339(Some(*until));
+    }
+    view["de"] = json!(charge.message_de());
+    view["en"] = json!(charge.message_en());
+    view
+}
+
 /// `GET /api/conversations/{id}/window`: is free-form possible, and until when.
 async fn window(State(app): State<AppState>, _agent: Agent, Path(id): Path<String>) -> ApiResult {
     let conversation = app
@@ -524,6 +545,10 @@ async fn window(State(app): State<AppState>, _agent: Agent, Path(id): Path<Strin
     let (open, closes_at, closed_at) = match state {
         WindowState::Open { closes_at } => (true, Some(closes_at), None),
         WindowState::Closed { closed_at } => (false, None, closed_at),
+    };
+    let free_entry_until = match conversation.channel {
+        Channel::WhatsApp => rules::free_entry_until(conversation.free_entry_opened_at, now),
+        _ => None,
     };
     let human_agent_until = match conversation.channel {
         Channel::WhatsApp => None,
@@ -540,6 +565,8 @@ async fn window(State(app): State<AppState>, _agent: Agent, Path(id): Path<Strin
         "closed_at": rfc3339(closed_at),
         "last_inbound_at": rfc3339(conversation.last_inbound_at),
         "human_agent_until": rfc3339(human_agent_until),
+        // Until then every message, templates too, is free (72 h after an ad or button).
+        "free_entry_until": rfc3339(free_entry_until),
         "templates_only": !open && conversation.channel == Channel::WhatsApp,
         "now": now.to_rfc3339(),
     }))
