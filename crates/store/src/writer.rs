@@ -74,7 +74,7 @@ pub(crate) async fn run(
 ) {
     let (committed, mut wakeups) = mpsc::channel::<()>(1);
     let checkpointer = backend.clone();
-    tokio::spawn(async move {
+    let checkpoints = tokio::spawn(async move {
         while wakeups.recv().await.is_some() {
             if let Err(err) = checkpointer.checkpoint().await {
                 tracing::warn!(error = %err, "WAL checkpoint failed");
@@ -92,6 +92,7 @@ pub(crate) async fn run(
         oldest_unprojected: None,
     };
     let mut held: Option<WriteJob> = None;
+    let mut shutdown_reply = None;
     loop {
         let first = match held.take() {
             Some(job) => job,
@@ -130,9 +131,8 @@ pub(crate) async fn run(
                 continue;
             }
             WriteJob::Shutdown { reply } => {
-                writer.project_accepted().await;
-                let _ = reply.send(());
-                return;
+                shutdown_reply = Some(reply);
+                break;
             }
             WriteJob::Ingest {
                 projections,
@@ -174,6 +174,13 @@ pub(crate) async fn run(
         }
     }
     writer.project_accepted().await;
+    // The checkpointer ends once the writer (its wake-up sender) is gone. Waiting for it
+    // keeps a last checkpoint from running against a pool the caller closes next.
+    drop(writer);
+    let _ = checkpoints.await;
+    if let Some(reply) = shutdown_reply {
+        let _ = reply.send(());
+    }
 }
 
 impl Writer {
