@@ -290,7 +290,8 @@ pub async fn run_import(
         summary.store_seconds += commit_started.elapsed().as_secs_f64();
         for outcome in outcomes {
             match outcome {
-                IngestOutcome::Stored(_) => summary.imported += 1,
+                // `ingest` commits: it never answers `Accepted`.
+                IngestOutcome::Stored(_) | IngestOutcome::Accepted => summary.imported += 1,
                 IngestOutcome::Duplicate => summary.duplicates += 1,
             }
         }

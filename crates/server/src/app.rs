@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use resonanz_core::{Clock, SystemClock};
-use resonanz_store::{Store, StoreOptions};
+use resonanz_store::{IngestOutcome, Store, StoreOptions};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -33,7 +33,14 @@ pub struct Application {
 impl Application {
     /// Opens the store (running migrations) and binds the listener.
     pub async fn build(settings: Settings, pipeline: Pipeline) -> anyhow::Result<Application> {
-        let store = open_store(&settings).await?;
+        let store = Store::open(&settings.database_url, server_store_options(&settings))
+            .await
+            .with_context(|| {
+                format!(
+                    "opening the database at {}",
+                    redact_url(&settings.database_url)
+                )
+            })?;
         Self::build_with_store(settings, pipeline, store, Arc::new(SystemClock)).await
     }
 
@@ -56,13 +63,18 @@ impl Application {
                 "projected raw events accepted before the last stop"
             );
         }
+        let metrics = Arc::new(Metrics::new());
+        let observed = metrics.clone();
+        store.observe_accepted(Box::new(move |source, outcome| {
+            observed.webhook(source.as_str(), webhook_outcome(outcome));
+        }));
         Ok(Application {
             listener,
             state: AppState {
                 settings: Arc::new(settings),
                 store,
                 pipeline,
-                metrics: Arc::new(Metrics::new()),
+                metrics,
                 clock,
             },
         })
@@ -130,7 +142,27 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Opens (and migrates) the database the settings name.
+/// The webhook metric's outcome label.
+pub fn webhook_outcome(outcome: IngestOutcome) -> &'static str {
+    match outcome {
+        IngestOutcome::Stored(_) => "stored",
+        IngestOutcome::Duplicate => "duplicate",
+        IngestOutcome::Accepted => "accepted",
+    }
+}
+
+/// How the server opens its store: it alone takes webhooks, so it alone
+/// holds the acceptance journal.
+pub fn server_store_options(settings: &Settings) -> StoreOptions {
+    StoreOptions {
+        sqlite_sync_full: settings.sqlite_sync_full,
+        accept_journal: settings.sqlite_accept_journal,
+        ..StoreOptions::default()
+    }
+}
+
+/// Opens (and migrates) the database the settings name, as the commands
+/// beside the server do (no acceptance journal).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Store::open(
         &settings.database_url,

@@ -53,6 +53,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// SQLite: fsync on every commit so that an acknowledged webhook survives power loss.
     pub sqlite_sync_full: bool,
+    /// SQLite: acknowledge a webhook once it is in the acceptance journal
+    /// (an fsynced append-only file beside the database), which the store
+    /// then applies in large commits; off, after a database commit.
+    pub sqlite_accept_journal: bool,
     pub meta: MetaSettings,
     /// Inbound media downloads (`[media]`).
     pub media: MediaSettings,
@@ -189,6 +193,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             max_body_bytes: 3 * 1024 * 1024,
             sqlite_sync_full: true,
+            sqlite_accept_journal: true,
             meta: MetaSettings::default(),
             media: MediaSettings::default(),
             outbound: OutboundSettings::default(),

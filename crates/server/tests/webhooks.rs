@@ -783,6 +783,19 @@ async fn a_user_id_update_keeps_the_customer_and_the_thread_even_after_a_replay(
     assert_eq!(before, app.store.snapshot().await.unwrap());
 }
 
+/// Everything in the acceptance journal's segments beside the test database.
+fn journal_bytes(app: &TestApp) -> Vec<u8> {
+    let dir = app.dir.path().join("resonanz.db.accepted");
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("the server keeps an acceptance journal") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "log") {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    bytes
+}
+
 #[tokio::test]
 async fn the_raw_event_is_durable_before_the_ack() {
     let app = spawn_app().await;
@@ -799,7 +812,14 @@ async fn the_raw_event_is_durable_before_the_ack() {
         }));
         let response = app.post_signed("whatsapp", body.clone()).await;
         assert_eq!(response.status(), 200);
-        // No waiting: the row must be there when the 200 is.
+        // No waiting: the body must be on disk, verbatim, when the 200 is.
+        let journal = journal_bytes(&app);
+        assert!(
+            journal.windows(body.len()).any(|window| window == body),
+            "delivery {n} is in the acceptance journal"
+        );
+        // Moments later it is a row of the raw log.
+        app.store.flush().await.unwrap();
         let raws = app.store.raw_events_after(0, 100).await.unwrap();
         assert_eq!(raws.len(), n + 1);
         assert_eq!(raws[n].payload, body, "stored verbatim");
@@ -810,9 +830,12 @@ async fn the_raw_event_is_durable_before_the_ack() {
         .deliver_inbound(InboundRequest::text(ANNA, "Noch eine"))
         .await
         .unwrap();
+    let body = receipt.deliveries[0].body.as_bytes();
+    assert!(journal_bytes(&app).windows(body.len()).any(|w| w == body));
+    app.store.flush().await.unwrap();
     let raws = app.store.raw_events_after(5, 10).await.unwrap();
     assert_eq!(raws.len(), 1);
-    assert_eq!(raws[0].payload, receipt.deliveries[0].body.as_bytes());
+    assert_eq!(raws[0].payload, body);
 }
 
 #[tokio::test]

@@ -1398,6 +1398,17 @@ impl Backend {
         }
     }
 
+    /// The SQLite database file; `None` for PostgreSQL or an in-memory database.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        match self {
+            Backend::Sqlite { path, .. } => {
+                let name = path.to_string_lossy();
+                (!name.starts_with(":memory:") && !name.contains("mode=memory")).then_some(path)
+            }
+            Backend::Postgres(_) => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Sqlite { .. } => "sqlite",

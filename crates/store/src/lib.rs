@@ -5,6 +5,7 @@
 
 mod backend;
 pub mod bus;
+mod journal;
 mod media;
 mod outbound;
 mod reads;
@@ -12,8 +13,8 @@ mod writer;
 
 use resonanz_core::analysis::Analysis;
 use resonanz_core::event::EventEnvelope;
-use resonanz_core::{Inbound, RawEvent, RawEventId};
-use std::sync::Arc;
+use resonanz_core::{Inbound, RawEvent, RawEventId, Source};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 pub use backend::{Backend, ConversationRow, Counts, MentionRow, MessageRow};
@@ -64,7 +65,13 @@ pub enum IngestOutcome {
     Stored(RawEventId),
     /// Already in the log (a retried or duplicated delivery): nothing changed.
     Duplicate,
+    /// Durable in the acceptance journal; stored, or found to be a
+    /// duplicate, moments later (the accept observer hears which).
+    Accepted,
 }
+
+/// Hears whether each journaled raw event was stored or was a duplicate.
+pub type AcceptObserver = Box<dyn Fn(Source, IngestOutcome) + Send + Sync>;
 
 /// What one write does with its projections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +91,10 @@ pub struct StoreOptions {
     /// SQLite: fsync every commit (`synchronous=FULL`) so an ack survives power loss.
     pub sqlite_sync_full: bool,
     pub read_connections: u32,
+    /// SQLite file: acknowledge webhooks once they are in the acceptance
+    /// journal beside the database, not after a database commit. Off, or
+    /// when another process holds the journal, `accept` commits to the database.
+    pub accept_journal: bool,
 }
 
 impl Default for StoreOptions {
@@ -92,6 +103,7 @@ impl Default for StoreOptions {
             max_batch: 5000,
             sqlite_sync_full: true,
             read_connections: 4,
+            accept_journal: false,
         }
     }
 }
@@ -103,6 +115,8 @@ pub struct Store {
     writer: mpsc::Sender<writer::WriteJob>,
     writer_done: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     bus: Arc<dyn EventBus>,
+    journal: Option<Arc<journal::Journal>>,
+    observer: Arc<OnceLock<AcceptObserver>>,
 }
 
 impl Store {
@@ -120,18 +134,39 @@ impl Store {
         let backend = Backend::connect(url, &options).await?;
         backend.migrate().await?;
         let (tx, rx) = mpsc::channel(1024);
+        let journal = match backend.sqlite_file() {
+            Some(file) if options.accept_journal => {
+                open_journal(&backend, &journal::dir_for(file), tx.clone()).await?
+            }
+            _ => None,
+        };
+        let observer = Arc::new(OnceLock::new());
         let handle = tokio::spawn(writer::run(
             backend.clone(),
             rx,
             bus.clone(),
             options.max_batch,
+            journal.clone(),
+            observer.clone(),
         ));
         Ok(Store {
             backend,
             writer: tx,
             writer_done: Arc::new(tokio::sync::Mutex::new(Some(handle))),
             bus,
+            journal,
+            observer,
         })
+    }
+
+    /// Whether `accept` acknowledges from the acceptance journal.
+    pub fn has_accept_journal(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    /// Sets who hears the outcomes of journaled raw events (once per store).
+    pub fn observe_accepted(&self, observer: AcceptObserver) {
+        let _ = self.observer.set(observer);
     }
 
     /// Stores raw events and their projections durably; returns once committed.
@@ -139,11 +174,19 @@ impl Store {
         self.write(projections, ApplyMode::Ingest).await
     }
 
-    /// Stores raw events durably and returns once committed; their
-    /// projections (already parsed and analysed) are applied right after,
-    /// off the caller's path. `flush` waits for them.
+    /// Stores raw events durably and returns once they are: in the
+    /// acceptance journal (outcome `Accepted`) or committed to the database.
+    /// Their projections (already parsed and analysed) are applied right
+    /// after, off the caller's path. `flush` waits for them.
     pub async fn accept(&self, projections: Vec<Projection>) -> Result<Vec<IngestOutcome>> {
-        self.write(projections, ApplyMode::Accept).await
+        match &self.journal {
+            Some(journal) => {
+                let count = projections.len();
+                journal.append(projections).await?;
+                Ok(vec![IngestOutcome::Accepted; count])
+            }
+            None => self.write(projections, ApplyMode::Accept).await,
+        }
     }
 
     /// Re-applies projections of raw events that are already in the log (replay).
@@ -199,6 +242,9 @@ impl Store {
 
     /// Waits until every accepted write is committed, then stops the writer.
     pub async fn close(&self) {
+        if let Some(journal) = &self.journal {
+            journal.stop().await;
+        }
         let (reply, answer) = oneshot::channel();
         if self
             .writer
@@ -210,6 +256,9 @@ impl Store {
         }
         if let Some(handle) = self.writer_done.lock().await.take() {
             let _ = handle.await;
+        }
+        if let Some(journal) = &self.journal {
+            journal.finish();
         }
         self.backend.close().await;
     }
@@ -270,4 +319,46 @@ impl Store {
     pub async fn recent_mentions(&self, limit: i64) -> Result<Vec<MentionRow>> {
         self.backend.recent_mentions(limit).await
     }
+}
+
+/// Takes the acceptance journal in `dir`: stores what the last run left in
+/// it as raw events (duplicates change nothing; the server projects the rest
+/// at start), then starts appending.
+async fn open_journal(
+    backend: &Backend,
+    dir: &std::path::Path,
+    writer: mpsc::Sender<writer::WriteJob>,
+) -> Result<Option<Arc<journal::Journal>>> {
+    let Some(mut opened) = journal::Opened::open(dir)? else {
+        tracing::warn!(
+            journal = %dir.display(),
+            "another process holds the acceptance journal; webhooks are acknowledged after a database commit"
+        );
+        return Ok(None);
+    };
+    let recovered: Vec<Projection> = std::mem::take(&mut opened.recovered)
+        .into_iter()
+        .map(|raw| Projection {
+            raw,
+            items: Vec::new(),
+            parse_error: None,
+        })
+        .collect();
+    let mut stored = 0;
+    for chunk in recovered.chunks(1000) {
+        let refs: Vec<&Projection> = chunk.iter().collect();
+        let (outcomes, _) = backend.apply(&refs, ApplyMode::Accept).await?;
+        stored += outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, IngestOutcome::Stored(_)))
+            .count();
+    }
+    if !recovered.is_empty() {
+        tracing::info!(
+            records = recovered.len(),
+            stored,
+            "acceptance journal replayed into the raw log"
+        );
+    }
+    Ok(Some(Arc::new(opened.start(writer)?)))
 }

@@ -5,12 +5,17 @@
 //! analysed by the caller, are applied in a second, larger transaction as
 //! soon as no acceptance is waiting. Every other write first applies what is
 //! pending, so projections always follow the raw log's order.
+//!
+//! With an acceptance journal (the embedded store), webhooks are already
+//! durable in the journal when they reach the writer: their raw events and
+//! projections are committed together, in the same batches.
 
 use crate::backend::Backend;
 use crate::bus::EventBus;
-use crate::{ApplyMode, IngestOutcome, Projection, Result};
+use crate::journal::Journal;
+use crate::{AcceptObserver, ApplyMode, IngestOutcome, Projection, Result};
 use resonanz_core::RawEventId;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
@@ -37,6 +42,15 @@ pub(crate) enum WriteJob {
         mode: ApplyMode,
         reply: oneshot::Sender<Result<Vec<IngestOutcome>>>,
     },
+    /// Raw events durable in the acceptance journal through sequence
+    /// number `through` (0: no new journal position), to be stored with
+    /// their projections. `count_outcomes` is off for the records replayed
+    /// from the journal at start, which may have been stored before.
+    Journaled {
+        projections: Vec<Projection>,
+        through: u64,
+        count_outcomes: bool,
+    },
     /// Answers once everything accepted so far is projected.
     Flush {
         reply: oneshot::Sender<()>,
@@ -62,8 +76,16 @@ struct Writer {
     unprojected: Vec<Projection>,
     /// Commits wake the checkpointer; it ends when the writer is dropped.
     committed: mpsc::Sender<()>,
-    /// When the oldest of `unprojected` was accepted.
+    /// When the oldest of `unprojected` or `journaled` was accepted.
     oldest_unprojected: Option<tokio::time::Instant>,
+    /// Journaled raw events not yet in the database, and whether their
+    /// outcomes go to the observer.
+    journaled: Vec<(Projection, bool)>,
+    journaled_through: u64,
+    /// A journaled raw event could not be stored: the journal keeps all.
+    journal_stuck: bool,
+    journal: Option<Arc<Journal>>,
+    observer: Arc<OnceLock<AcceptObserver>>,
 }
 
 pub(crate) async fn run(
@@ -71,6 +93,8 @@ pub(crate) async fn run(
     mut jobs: mpsc::Receiver<WriteJob>,
     bus: Arc<dyn EventBus>,
     max_batch: usize,
+    journal: Option<Arc<Journal>>,
+    observer: Arc<OnceLock<AcceptObserver>>,
 ) {
     let (committed, mut wakeups) = mpsc::channel::<()>(1);
     let checkpointer = backend.clone();
@@ -90,6 +114,11 @@ pub(crate) async fn run(
         unprojected: Vec::new(),
         committed,
         oldest_unprojected: None,
+        journaled: Vec::new(),
+        journaled_through: 0,
+        journal_stuck: false,
+        journal,
+        observer,
     };
     let mut held: Option<WriteJob> = None;
     let mut shutdown_reply = None;
@@ -98,7 +127,7 @@ pub(crate) async fn run(
             Some(job) => job,
             None => match jobs.try_recv() {
                 Ok(job) => job,
-                Err(TryRecvError::Empty) if !writer.unprojected.is_empty() => {
+                Err(TryRecvError::Empty) if writer.has_pending() => {
                     let due = writer
                         .oldest_unprojected
                         .unwrap_or_else(tokio::time::Instant::now)
@@ -134,6 +163,17 @@ pub(crate) async fn run(
                 shutdown_reply = Some(reply);
                 break;
             }
+            WriteJob::Journaled {
+                projections,
+                through,
+                count_outcomes,
+            } => {
+                writer.journaled(projections, through, count_outcomes);
+                if writer.projection_due() {
+                    writer.project_accepted().await;
+                }
+                continue;
+            }
             WriteJob::Ingest {
                 projections,
                 mode,
@@ -162,10 +202,7 @@ pub(crate) async fn run(
         }
         if mode == ApplyMode::Accept {
             writer.accept(group).await;
-            let due = writer
-                .oldest_unprojected
-                .is_some_and(|oldest| oldest.elapsed() >= PROJECT_WITHIN);
-            if due || writer.unprojected.len() >= PROJECT_AT {
+            if writer.projection_due() {
                 writer.project_accepted().await;
             }
         } else {
@@ -184,6 +221,93 @@ pub(crate) async fn run(
 }
 
 impl Writer {
+    fn has_pending(&self) -> bool {
+        !self.unprojected.is_empty() || !self.journaled.is_empty()
+    }
+
+    fn projection_due(&self) -> bool {
+        let due = self
+            .oldest_unprojected
+            .is_some_and(|oldest| oldest.elapsed() >= PROJECT_WITHIN);
+        due || self.unprojected.len() + self.journaled.len() >= PROJECT_AT
+    }
+
+    fn journaled(&mut self, projections: Vec<Projection>, through: u64, count_outcomes: bool) {
+        if projections.is_empty() {
+            return;
+        }
+        self.oldest_unprojected
+            .get_or_insert_with(tokio::time::Instant::now);
+        self.journaled_through = self.journaled_through.max(through);
+        self.journaled.extend(
+            projections
+                .into_iter()
+                .map(|projection| (projection, count_outcomes)),
+        );
+    }
+
+    fn observe(&self, projection: &Projection, counted: bool, outcome: IngestOutcome) {
+        if counted && let Some(observer) = self.observer.get() {
+            observer(projection.raw.source, outcome);
+        }
+    }
+
+    /// Stores journaled raw events with their projections, then lets the
+    /// journal drop them. A batch that fails is retried singly; one that
+    /// still fails is stored raw (projected at the next start). Should the
+    /// database refuse even that, the journal keeps everything from there on
+    /// and the next start applies it again.
+    async fn apply_journaled(&mut self) {
+        if self.journaled.is_empty() {
+            return;
+        }
+        let journaled = std::mem::take(&mut self.journaled);
+        let through = std::mem::take(&mut self.journaled_through);
+        let all: Vec<&Projection> = journaled.iter().map(|(projection, _)| projection).collect();
+        let mut all_stored = true;
+        match self.backend.apply(&all, ApplyMode::Ingest).await {
+            Ok((outcomes, events)) => {
+                let _ = self.committed.try_send(());
+                self.bus.publish(&events);
+                for ((projection, counted), outcome) in journaled.iter().zip(outcomes) {
+                    self.observe(projection, *counted, outcome);
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, raw_events = all.len(), "storing journaled raw events failed, retrying singly");
+                for (projection, counted) in &journaled {
+                    match self.backend.apply(&[projection], ApplyMode::Ingest).await {
+                        Ok((outcomes, events)) => {
+                            self.bus.publish(&events);
+                            self.observe(projection, *counted, outcomes[0]);
+                        }
+                        Err(err) => {
+                            tracing::error!(error = %err, "projecting a journaled raw event failed; storing it unprojected");
+                            match self.backend.apply(&[projection], ApplyMode::Accept).await {
+                                Ok((outcomes, _)) => {
+                                    self.observe(projection, *counted, outcomes[0])
+                                }
+                                Err(err) => {
+                                    tracing::error!(error = %err, "a journaled raw event cannot be stored; it stays in the journal");
+                                    all_stored = false;
+                                }
+                            }
+                        }
+                    }
+                }
+                let _ = self.committed.try_send(());
+            }
+        }
+        if !all_stored {
+            self.journal_stuck = true;
+        }
+        if !self.journal_stuck
+            && let Some(journal) = &self.journal
+        {
+            journal.applied(through);
+        }
+    }
+
     async fn accept(&mut self, group: Vec<Pending>) {
         let all: Vec<&Projection> = group.iter().flat_map(|p| p.projections.iter()).collect();
         match self.backend.apply(&all, ApplyMode::Accept).await {
@@ -228,6 +352,11 @@ impl Writer {
     /// unprojected in the log and is retried when the server next starts.
     async fn project_accepted(&mut self) {
         self.oldest_unprojected = None;
+        self.project_unprojected().await;
+        self.apply_journaled().await;
+    }
+
+    async fn project_unprojected(&mut self) {
         if self.unprojected.is_empty() {
             return;
         }

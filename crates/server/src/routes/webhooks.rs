@@ -117,16 +117,18 @@ async fn receive(
             .into_response();
         }
     };
-    // Acknowledged once the raw event is committed; the writer applies the
+    // Acknowledged once the raw event is durable; the writer applies the
     // projection right after, off this request's path.
     let projection = app.pipeline.project_parsed(raw, items);
     match app.store.accept(vec![projection]).await {
         Ok(outcomes) => {
-            let outcome = match outcomes.first() {
-                Some(IngestOutcome::Stored(_)) => "stored",
-                _ => "duplicate",
-            };
-            app.metrics.webhook(label, outcome);
+            // A journaled delivery is counted as stored or duplicate once applied.
+            if let Some(&outcome) = outcomes.first()
+                && outcome != IngestOutcome::Accepted
+            {
+                app.metrics
+                    .webhook(label, crate::app::webhook_outcome(outcome));
+            }
             app.metrics.observe_ack(started.elapsed().as_secs_f64());
             (StatusCode::OK, "EVENT_RECEIVED").into_response()
         }

@@ -8,7 +8,7 @@ use resonanz_core::SystemClock;
 use resonanz_server::config::{MetaSettings, Secret, WhatsAppAccount};
 use resonanz_server::{Application, Pipeline, Settings};
 use resonanz_sim::{SimConfig, SimHandle, Tunables, WebhookTargets};
-use resonanz_store::{Counts, MessageRow, Store, StoreOptions};
+use resonanz_store::{Counts, MessageRow, Store};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -82,10 +82,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
 
     let store = Store::open(
         &settings.database_url,
-        StoreOptions {
-            sqlite_sync_full: settings.sqlite_sync_full,
-            ..StoreOptions::default()
-        },
+        resonanz_server::app::server_store_options(&settings),
     )
     .await
     .expect("store opens");
