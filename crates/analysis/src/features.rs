@@ -109,7 +109,8 @@ pub fn formula_len(toks: &Tokens, i: usize) -> usize {
     }
 }
 
-/// Units of a waiting time after "seit" ("seit drei Wochen", "seit 10 Tagen").
+/// Units of a waiting time after "seit" ("seit drei Wochen", "seit einem Monat"),
+/// and points in time it runs from ("seit gestern", "seit Montag").
 const TIME_UNITS: &[&str] = &[
     "minuten",
     "stunden",
@@ -119,6 +120,21 @@ const TIME_UNITS: &[&str] = &[
     "jahren",
     "ewigkeiten",
     "langem",
+    "minute",
+    "stunde",
+    "tag",
+    "woche",
+    "monat",
+    "jahr",
+    "gestern",
+    "vorgestern",
+    "montag",
+    "dienstag",
+    "mittwoch",
+    "donnerstag",
+    "freitag",
+    "samstag",
+    "sonntag",
 ];
 /// Verbs of waiting; with a "seit …" time they make a clause a complaint.
 const WAITING: &[&str] = &["warte", "warten", "wartet", "gewartet", "wartest"];
@@ -413,6 +429,8 @@ mod tests {
         for text in [
             "Seit drei Wochen warte ich auf eine Rückmeldung",
             "seit 10 Tagen keine Antwort",
+            "Ich warte seit einem Monat.",
+            "Seit Montag keine Nachricht von Ihnen",
             "Noch immer keine Rückmeldung",
             "Ich warte immer noch auf mein Geld",
         ] {

@@ -31,6 +31,8 @@ fn a_polite_waiting_complaint_is_negative() {
     assert_eq!(r.sentiment, Sentiment::Negative, "{r:?}");
     let r = a().analyze("Ich warte immer noch auf mein Geld.");
     assert_eq!(r.sentiment, Sentiment::Negative, "{r:?}");
+    let r = a().analyze("Wann kommt endlich die Auszahlung? Ich warte seit einem Monat.");
+    assert_eq!(r.sentiment, Sentiment::Negative, "{r:?}");
 }
 
 #[test]
