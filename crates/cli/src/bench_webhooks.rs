@@ -371,14 +371,15 @@ pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
     let deliveries_per_s = durable.per_second();
     let ceiling_per_s = ceiling.per_second();
     println!(
-        "result: deliveries_per_s={:.0} ceiling_per_s={:.0} ratio={:.2} p99_ms={:.2} applied_per_s={:.0} catch_up_ms={:.0} disk_kb_per_delivery={:.1}",
+        "result: deliveries_per_s={:.0} ceiling_per_s={:.0} ratio={:.2} p99_ms={:.2} applied_per_s={:.0} catch_up_ms={:.0} disk_kb_per_delivery={:.1} peak_rss_mb={:.0}",
         deliveries_per_s,
         ceiling_per_s,
         deliveries_per_s / ceiling_per_s.max(1e-9),
         paced.percentile(99.0),
         applied_per_s,
         catch_up.as_secs_f64() * 1000.0,
-        disk_kb_per_delivery
+        disk_kb_per_delivery,
+        crate::bench::peak_rss_mb()
     );
     Ok(())
 }

@@ -525,9 +525,16 @@ async fn a_duplicate_delivery_is_stored_once_and_acknowledged_both_times() {
     }
     let counts = app.counts().await;
     assert_eq!((counts.raw_events, counts.messages), (1, 1));
-    assert!(app.metrics().await.contains(
+    let metrics = app.metrics().await;
+    assert!(metrics.contains(
         r#"resonanz_webhook_deliveries_total{channel="whatsapp",outcome="duplicate"} 1"#
     ));
+    assert!(
+        metrics.contains(
+            r#"resonanz_webhook_deliveries_total{channel="whatsapp",outcome="stored"} 1"#
+        )
+    );
+    assert!(metrics.contains("resonanz_webhook_backlog 0"), "{metrics}");
 }
 
 /// Our WhatsApp message as the Business app would echo it (coexistence), so

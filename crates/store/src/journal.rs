@@ -28,6 +28,10 @@ const SEGMENT_BYTES: u64 = 16 << 20;
 const GROUP_RECORDS: usize = 512;
 /// Length and CRC-32 in front of each record.
 const HEADER: usize = 8;
+/// Raw events acknowledged but not yet committed to the database, at most:
+/// beyond this, acknowledgements wait for the writer, so that memory stays
+/// bounded when webhooks arrive faster than the database takes them.
+const MAX_BACKLOG: usize = 20_000;
 /// Larger than any body the server accepts; a bigger length is a torn header.
 const MAX_RECORD: usize = 64 << 20;
 const SEGMENT_SUFFIX: &str = ".log";
@@ -90,6 +94,9 @@ pub(crate) struct Journal {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Held until `finish`: one process at a time appends to a journal.
     lock: Mutex<Option<File>>,
+    /// One permit per raw event the journal may hold ahead of the writer.
+    backlog: Arc<tokio::sync::Semaphore>,
+    max_backlog: usize,
 }
 
 /// A journal directory this process holds, before its thread starts.
@@ -131,6 +138,14 @@ impl Opened {
     /// old segments and starts appending, handing every durable group to
     /// the writer.
     pub(crate) fn start(self, writer: mpsc::Sender<WriteJob>) -> Result<Journal> {
+        self.start_with_backlog(writer, MAX_BACKLOG)
+    }
+
+    fn start_with_backlog(
+        self,
+        writer: mpsc::Sender<WriteJob>,
+        max_backlog: usize,
+    ) -> Result<Journal> {
         let dir = &self.dir;
         for path in &self.old_segments {
             std::fs::remove_file(path).map_err(|err| io_error(dir, "deleting a segment", err))?;
@@ -147,6 +162,7 @@ impl Opened {
             stopped: false,
         }));
         let (appends, receiver) = mpsc::channel(1024);
+        let backlog = Arc::new(tokio::sync::Semaphore::new(max_backlog));
         let appender = Appender {
             dir: dir.clone(),
             file,
@@ -154,6 +170,9 @@ impl Opened {
             next_seq: 1,
             segments: segments.clone(),
             writer,
+            backlog: backlog.clone(),
+            max_backlog,
+            runtime: tokio::runtime::Handle::current(),
         };
         let thread = std::thread::Builder::new()
             .name("resonanz-journal".into())
@@ -164,6 +183,8 @@ impl Opened {
             segments,
             thread: Mutex::new(Some(thread)),
             lock: Mutex::new(Some(self.lock)),
+            backlog,
+            max_backlog,
         })
     }
 }
@@ -201,9 +222,23 @@ impl Journal {
         segments.remove_applied();
     }
 
+    /// The writer has taken raw events worth `permits` off the backlog.
+    pub(crate) fn release(&self, permits: usize) {
+        self.backlog.add_permits(permits);
+    }
+
+    /// Raw events acknowledged and not yet committed to the database.
+    pub(crate) fn backlog(&self) -> usize {
+        self.max_backlog
+            .saturating_sub(self.backlog.available_permits())
+    }
+
     /// Stops the thread once it has written (and handed on) what is queued.
+    /// Called when no request waits any more; should the backlog be full, a
+    /// group still queued is refused rather than waited for.
     pub(crate) async fn stop(&self) {
         self.appends.lock().expect("journal sender").take();
+        self.backlog.close();
         let thread = self.thread.lock().expect("journal thread").take();
         if let Some(thread) = thread {
             // The thread may wait for room at the writer: join off the runtime.
@@ -228,6 +263,9 @@ struct Appender {
     next_seq: u64,
     segments: Arc<Mutex<Segments>>,
     writer: mpsc::Sender<WriteJob>,
+    backlog: Arc<tokio::sync::Semaphore>,
+    max_backlog: usize,
+    runtime: tokio::runtime::Handle,
 }
 
 impl Appender {
@@ -243,6 +281,22 @@ impl Appender {
                         group.push(append);
                     }
                     Err(_) => break,
+                }
+            }
+            // Room in the backlog first: when the writer is behind, the
+            // acknowledgements wait here.
+            let permits = records.min(self.max_backlog);
+            let backlog = self.backlog.clone();
+            let room = self
+                .runtime
+                .block_on(backlog.acquire_many_owned(permits as u32));
+            match room {
+                Ok(room) => room.forget(),
+                Err(_) => {
+                    for append in group {
+                        let _ = append.reply.send(Err(StoreError::Closed));
+                    }
+                    return;
                 }
             }
             buffer.clear();
@@ -279,7 +333,7 @@ impl Appender {
             let _ = self.writer.blocking_send(WriteJob::Journaled {
                 projections,
                 through,
-                count_outcomes: true,
+                permits,
             });
             for reply in replies {
                 let _ = reply.send(Ok(()));
@@ -576,6 +630,34 @@ mod tests {
                 .recovered
                 .is_empty()
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acknowledgements_wait_while_the_writer_is_a_full_backlog_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, mut jobs) = mpsc::channel(16);
+        let journal = Arc::new(
+            Opened::open(&dir.path().join("db.accepted"))
+                .unwrap()
+                .unwrap()
+                .start_with_backlog(writer, 3)
+                .unwrap(),
+        );
+        append_all(&journal, &mut jobs, 3).await;
+        assert_eq!(journal.backlog(), 3);
+        let waiting = tokio::spawn({
+            let journal = journal.clone();
+            async move { journal.append(vec![projection(3)]).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !waiting.is_finished(),
+            "no room: the fourth is not acknowledged"
+        );
+        journal.release(3);
+        waiting.await.unwrap().unwrap();
+        assert_eq!(journal.backlog(), 1);
+        journal.stop().await;
     }
 
     #[tokio::test]

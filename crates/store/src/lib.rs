@@ -164,6 +164,12 @@ impl Store {
         self.journal.is_some()
     }
 
+    /// Webhooks acknowledged from the acceptance journal and not yet
+    /// committed to the database.
+    pub fn accept_backlog(&self) -> usize {
+        self.journal.as_ref().map_or(0, |journal| journal.backlog())
+    }
+
     /// Sets who hears the outcomes of journaled raw events (once per store).
     pub fn observe_accepted(&self, observer: AcceptObserver) {
         let _ = self.observer.set(observer);

@@ -43,13 +43,12 @@ pub(crate) enum WriteJob {
         reply: oneshot::Sender<Result<Vec<IngestOutcome>>>,
     },
     /// Raw events durable in the acceptance journal through sequence
-    /// number `through` (0: no new journal position), to be stored with
-    /// their projections. `count_outcomes` is off for the records replayed
-    /// from the journal at start, which may have been stored before.
+    /// number `through`, to be stored with their projections.
+    /// `permits` go back to the journal's backlog once they are stored.
     Journaled {
         projections: Vec<Projection>,
         through: u64,
-        count_outcomes: bool,
+        permits: usize,
     },
     /// Answers once everything accepted so far is projected.
     Flush {
@@ -78,10 +77,11 @@ struct Writer {
     committed: mpsc::Sender<()>,
     /// When the oldest of `unprojected` or `journaled` was accepted.
     oldest_unprojected: Option<tokio::time::Instant>,
-    /// Journaled raw events not yet in the database, and whether their
-    /// outcomes go to the observer.
-    journaled: Vec<(Projection, bool)>,
+    /// Journaled raw events not yet in the database.
+    journaled: Vec<Projection>,
     journaled_through: u64,
+    /// Backlog permits held by `journaled`.
+    journaled_permits: usize,
     /// A journaled raw event could not be stored: the journal keeps all.
     journal_stuck: bool,
     journal: Option<Arc<Journal>>,
@@ -116,6 +116,7 @@ pub(crate) async fn run(
         oldest_unprojected: None,
         journaled: Vec::new(),
         journaled_through: 0,
+        journaled_permits: 0,
         journal_stuck: false,
         journal,
         observer,
@@ -166,9 +167,9 @@ pub(crate) async fn run(
             WriteJob::Journaled {
                 projections,
                 through,
-                count_outcomes,
+                permits,
             } => {
-                writer.journaled(projections, through, count_outcomes);
+                writer.journaled(projections, through, permits);
                 if writer.projection_due() {
                     writer.project_accepted().await;
                 }
@@ -232,22 +233,19 @@ impl Writer {
         due || self.unprojected.len() + self.journaled.len() >= PROJECT_AT
     }
 
-    fn journaled(&mut self, projections: Vec<Projection>, through: u64, count_outcomes: bool) {
+    fn journaled(&mut self, projections: Vec<Projection>, through: u64, permits: usize) {
+        self.journaled_permits += permits;
         if projections.is_empty() {
             return;
         }
         self.oldest_unprojected
             .get_or_insert_with(tokio::time::Instant::now);
         self.journaled_through = self.journaled_through.max(through);
-        self.journaled.extend(
-            projections
-                .into_iter()
-                .map(|projection| (projection, count_outcomes)),
-        );
+        self.journaled.extend(projections);
     }
 
-    fn observe(&self, projection: &Projection, counted: bool, outcome: IngestOutcome) {
-        if counted && let Some(observer) = self.observer.get() {
+    fn observe(&self, projection: &Projection, outcome: IngestOutcome) {
+        if let Some(observer) = self.observer.get() {
             observer(projection.raw.source, outcome);
         }
     }
@@ -263,30 +261,29 @@ impl Writer {
         }
         let journaled = std::mem::take(&mut self.journaled);
         let through = std::mem::take(&mut self.journaled_through);
-        let all: Vec<&Projection> = journaled.iter().map(|(projection, _)| projection).collect();
+        let permits = std::mem::take(&mut self.journaled_permits);
+        let all: Vec<&Projection> = journaled.iter().collect();
         let mut all_stored = true;
         match self.backend.apply(&all, ApplyMode::Ingest).await {
             Ok((outcomes, events)) => {
                 let _ = self.committed.try_send(());
                 self.bus.publish(&events);
-                for ((projection, counted), outcome) in journaled.iter().zip(outcomes) {
-                    self.observe(projection, *counted, outcome);
+                for (projection, outcome) in journaled.iter().zip(outcomes) {
+                    self.observe(projection, outcome);
                 }
             }
             Err(err) => {
                 tracing::warn!(error = %err, raw_events = all.len(), "storing journaled raw events failed, retrying singly");
-                for (projection, counted) in &journaled {
+                for projection in &journaled {
                     match self.backend.apply(&[projection], ApplyMode::Ingest).await {
                         Ok((outcomes, events)) => {
                             self.bus.publish(&events);
-                            self.observe(projection, *counted, outcomes[0]);
+                            self.observe(projection, outcomes[0]);
                         }
                         Err(err) => {
                             tracing::error!(error = %err, "projecting a journaled raw event failed; storing it unprojected");
                             match self.backend.apply(&[projection], ApplyMode::Accept).await {
-                                Ok((outcomes, _)) => {
-                                    self.observe(projection, *counted, outcomes[0])
-                                }
+                                Ok((outcomes, _)) => self.observe(projection, outcomes[0]),
                                 Err(err) => {
                                     tracing::error!(error = %err, "a journaled raw event cannot be stored; it stays in the journal");
                                     all_stored = false;
@@ -301,10 +298,11 @@ impl Writer {
         if !all_stored {
             self.journal_stuck = true;
         }
-        if !self.journal_stuck
-            && let Some(journal) = &self.journal
-        {
-            journal.applied(through);
+        if let Some(journal) = &self.journal {
+            if !self.journal_stuck {
+                journal.applied(through);
+            }
+            journal.release(permits);
         }
     }
 

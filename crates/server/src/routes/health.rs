@@ -20,6 +20,7 @@ pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    app.metrics.set_accept_backlog(app.store.accept_backlog());
     (
         [(
             header::CONTENT_TYPE,
