@@ -134,7 +134,7 @@ struct ReviewInsert<'a> {
 const ROWS_PER_STATEMENT: usize = 1500;
 
 macro_rules! backend_sql {
-    ($module:ident, $db:ty, $clear_events:literal, $single_writer:literal) => {
+    ($module:ident, $db:ty, $clear_events:literal, $single_writer:literal, $identity_rows:literal) => {
         pub(crate) mod $module {
             use super::*;
             /// Only this process writes (SQLite's writer task), so ids can be computed.
@@ -425,25 +425,34 @@ macro_rules! backend_sql {
                 // Contacts already known for any identity in the chunk.
                 let mut owner: HashMap<(IdentityKind, String), String> = HashMap::new();
                 let mut name_missing: HashMap<String, bool> = HashMap::new();
-                let identities: Vec<&Identity> = chunk.iter().flat_map(|m| m.message.customer.iter()).collect();
-                if !identities.is_empty() {
+                // One lookup per identity kind, each value once (`kind = $1 AND value IN
+                // (…)` walks the primary key per value), answered as one JSON row: sqlx
+                // hands every result row across threads, and with a row per identity the
+                // lookup took a third of a webhook's projection.
+                let mut by_kind: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+                    Default::default();
+                for identity in chunk.iter().flat_map(|m| m.message.customer.iter()) {
+                    by_kind.entry(identity.kind.as_str()).or_default().insert(identity.value.as_str());
+                }
+                for (kind, values) in by_kind {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "SELECT i.kind, i.value, i.contact_id, c.display_name IS NULL FROM identities i \
-                         JOIN contacts c ON c.id = i.contact_id WHERE (i.kind, i.value) IN (",
+                        concat!("SELECT ", $identity_rows, " FROM identities i \
+                         JOIN contacts c ON c.id = i.contact_id WHERE i.kind = "),
                     );
+                    query.push_bind(kind).push(" AND i.value IN (");
                     let mut list = query.separated(", ");
-                    for identity in &identities {
-                        list.push("(")
-                            .push_bind_unseparated(identity.kind.as_str())
-                            .push_unseparated(", ")
-                            .push_bind_unseparated(identity.value.as_str())
-                            .push_unseparated(")");
+                    for value in values {
+                        list.push_bind(value);
                     }
                     query.push(")");
-                    let rows: Vec<(String, String, String, bool)> =
-                        query.build_query_as().persistent(false).fetch_all(&mut **tx).await?;
-                    for (kind, value, contact, missing) in rows {
-                        let kind = kind.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+                    let json: String =
+                        query.build_query_scalar().persistent(false).fetch_one(&mut **tx).await?;
+                    let rows: Vec<(String, String, serde_json::Value)> = serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Corrupt(format!("identity lookup: {e}")))?;
+                    let kind: IdentityKind = kind.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+                    for (value, contact, missing) in rows {
+                        // SQLite's JSON has 0/1 for a condition, PostgreSQL's true/false.
+                        let missing = missing.as_bool().unwrap_or(missing.as_i64() == Some(1));
                         name_missing.insert(contact.clone(), missing);
                         owner.insert((kind, value), contact);
                     }
@@ -1289,12 +1298,21 @@ fn saturating_i64(value: u64) -> i64 {
 }
 
 // Event numbers restart at 1 so that a replay reproduces them exactly.
-backend_sql!(sqlite_sql, Sqlite, "DELETE FROM events", true);
+// The last argument aggregates identity lookups into one JSON array of
+// [value, contact id, display name missing].
+backend_sql!(
+    sqlite_sql,
+    Sqlite,
+    "DELETE FROM events",
+    true,
+    "json_group_array(json_array(i.value, i.contact_id, c.display_name IS NULL))"
+);
 backend_sql!(
     postgres_sql,
     Postgres,
     "TRUNCATE events RESTART IDENTITY",
-    false
+    false,
+    "COALESCE(json_agg(json_build_array(i.value, i.contact_id, c.display_name IS NULL))::text, '[]')"
 );
 
 /// Dispatches a call to the backend's module.

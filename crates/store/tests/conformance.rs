@@ -161,6 +161,91 @@ async fn a_message_is_stored_with_its_raw_event_and_projected(t: TestStore) {
     store.close().await;
 }
 
+/// The identity lookup of a batch: a known customer's next messages join
+/// their contact and thread; a name arriving later fills a missing one and
+/// never replaces a name already there.
+async fn a_known_customer_keeps_one_contact_and_gets_a_name_once(t: TestStore) {
+    let store = &t.store;
+    let nameless = |wamid: &str, from: &str, at: i64| match whatsapp_text(wamid, from, "Hallo", at)
+    {
+        Inbound::Message(mut m) => {
+            m.profile_name = None;
+            Inbound::Message(m)
+        }
+        _ => unreachable!(),
+    };
+    let named = |wamid: &str, from: &str, name: &str, at: i64| match whatsapp_text(
+        wamid, from, "Hallo", at,
+    ) {
+        Inbound::Message(mut m) => {
+            m.profile_name = Some(name.into());
+            Inbound::Message(m)
+        }
+        _ => unreachable!(),
+    };
+    store
+        .ingest(vec![
+            projection(
+                Source::WhatsApp,
+                "b1",
+                vec![nameless("wamid.n1", "491700000001", 1)],
+            ),
+            projection(
+                Source::WhatsApp,
+                "b2",
+                vec![named("wamid.n2", "491700000002", "Jürgen", 2)],
+            ),
+        ])
+        .await
+        .unwrap();
+    // One batch: both known customers, plus a new one, in one lookup per kind.
+    store
+        .ingest(vec![
+            projection(
+                Source::WhatsApp,
+                "b3",
+                vec![named("wamid.n3", "491700000001", "Anna", 3)],
+            ),
+            projection(
+                Source::WhatsApp,
+                "b4",
+                vec![named("wamid.n4", "491700000002", "J. M.", 4)],
+            ),
+            projection(
+                Source::WhatsApp,
+                "b5",
+                vec![nameless("wamid.n5", "491700000003", 5)],
+            ),
+        ])
+        .await
+        .unwrap();
+    let contact = |value: &'static str| async move {
+        store
+            .contact_by_identity(IdentityKind::WhatsApp, value)
+            .await
+            .unwrap()
+            .expect("a contact")
+    };
+    let anna = contact("491700000001").await;
+    let juergen = contact("491700000002").await;
+    assert_eq!(
+        anna.display_name.as_deref(),
+        Some("Anna"),
+        "a missing name is filled"
+    );
+    assert_eq!(
+        juergen.display_name.as_deref(),
+        Some("Jürgen"),
+        "a name stays"
+    );
+    assert_eq!(contact("491700000003").await.display_name, None);
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.contacts, counts.conversations, counts.messages),
+        (3, 3, 5)
+    );
+}
+
 async fn a_duplicate_delivery_changes_nothing(t: TestStore) {
     let store = &t.store;
     let delivery = projection(
@@ -655,6 +740,7 @@ conformance!(
     concurrent_writers_share_commits_and_lose_nothing,
     a_large_import_batch_is_stored_whole,
     a_batch_mixing_stored_and_new_items_stores_only_the_new,
+    a_known_customer_keeps_one_contact_and_gets_a_name_once,
 );
 
 #[tokio::test]
