@@ -193,14 +193,65 @@ impl WaitingClause {
     }
 }
 
+/// Conjunctions that make what follows a condition: "Wenn …, kündige ich",
+/// "… sonst wechsle ich".
+const CONDITIONS: &[&str] = &["wenn", "falls", "sonst", "ansonsten", "andernfalls"];
+/// Leaving, or going public: what a threat threatens.
+const THREATS: &[&str] = &[
+    "kündige",
+    "kündigen",
+    "wechsle",
+    "wechseln",
+    "öffentlich",
+    "anwalt",
+    "verbraucherzentrale",
+    "presse",
+    "bafin",
+    "ombudsmann",
+];
+const W_THREAT: f32 = 0.8;
+
+/// A sentence that threatens on a condition: "Wenn sich bis Montag niemand
+/// meldet, kündige ich" is a complaint, while "Ich möchte zum 31.12.
+/// kündigen" is a plain request (neutral in customer service).
+#[derive(Default)]
+struct ThreatSentence {
+    condition: bool,
+    threat: bool,
+}
+
+impl ThreatSentence {
+    fn word(&mut self, word: &str) {
+        if CONDITIONS.contains(&word) {
+            self.condition = true;
+        } else if THREATS.contains(&word) {
+            self.threat = true;
+        }
+    }
+
+    /// Ends the sentence; true when it threatened.
+    fn close(&mut self) -> bool {
+        let threatened = self.condition && self.threat;
+        *self = Self::default();
+        threatened
+    }
+}
+
 /// Lexicon statistics without building the sparse vector.
 pub fn lex_stats(toks: &Tokens, lex: &Lexicon) -> LexStats {
     let mut st = LexStats::default();
     let mut skip_to = 0usize;
     let mut waiting = WaitingClause::default();
+    let mut threat = ThreatSentence::default();
     let complain = |st: &mut LexStats, waiting: &mut WaitingClause| {
         if waiting.close() {
             st.neg += W_WAITING;
+            st.n_neg += 1;
+        }
+    };
+    let threaten = |st: &mut LexStats, threat: &mut ThreatSentence| {
+        if threat.close() {
+            st.neg += W_THREAT;
             st.n_neg += 1;
         }
     };
@@ -210,12 +261,17 @@ pub fn lex_stats(toks: &Tokens, lex: &Lexicon) -> LexStats {
             TokenKind::Boundary | TokenKind::Exclaim | TokenKind::Question
         ) {
             complain(&mut st, &mut waiting);
+            // A condition reaches across its comma into the main clause.
+            if toks.norm(t) != "," {
+                threaten(&mut st, &mut threat);
+            }
         }
         if i < skip_to {
             continue;
         }
         if t.kind == TokenKind::Word {
             waiting.word(toks, i, t);
+            threat.word(toks.norm(t));
         }
         match t.kind {
             TokenKind::Word => {
@@ -268,6 +324,7 @@ pub fn lex_stats(toks: &Tokens, lex: &Lexicon) -> LexStats {
         }
     }
     complain(&mut st, &mut waiting);
+    threaten(&mut st, &mut threat);
     st
 }
 
@@ -448,6 +505,32 @@ mod tests {
         ] {
             assert_eq!(stats(text).neg, stats(rest).neg, "{text}");
         }
+    }
+
+    #[test]
+    fn a_conditional_threat_is_a_complaint_and_a_plain_cancellation_is_not() {
+        for (threat, plain) in [
+            (
+                "Wenn sich bis Montag niemand meldet, kündige ich",
+                "Bis Montag meldet sich niemand, ich kündige",
+            ),
+            (
+                "Zahlen Sie endlich, sonst gehe ich zum Anwalt",
+                "Zahlen Sie endlich, ich gehe zum Anwalt",
+            ),
+        ] {
+            assert!(stats(threat).neg >= stats(plain).neg + W_THREAT, "{threat}");
+        }
+        let plain = "Ich möchte meine Rechtsschutzversicherung zum 31.12. kündigen.";
+        assert_eq!(
+            stats(plain).neg,
+            stats("Ich möchte meine Rechtsschutzversicherung zum 31.12.").neg
+        );
+        // The condition must be in the same sentence.
+        assert_eq!(
+            stats("Wenn Sie Fragen haben, rufen Sie an. Ich kündige.").neg,
+            stats("Sie haben Fragen, rufen Sie an. Ich kündige.").neg
+        );
     }
 
     #[test]

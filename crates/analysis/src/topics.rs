@@ -18,7 +18,12 @@ pub struct TopicDef {
     pub id: String,
     #[serde(default)]
     pub label_de: String,
+    /// Matched as words and as parts of compounds ("Wasserschaden" → "schaden").
     pub terms: Vec<String>,
+    /// Matched as whole words only: "Wechsel" is a switch of insurer, the
+    /// "Tarifwechsel" or "Adresswechsel" is not.
+    #[serde(default)]
+    pub whole_words: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -26,6 +31,8 @@ pub struct Taxonomy {
     pub topics: Vec<TopicDef>,
     /// stem -> bit set of topic indices
     index: FastMap<Box<str>, u64>,
+    /// The same for stems that count only as a whole word.
+    whole_word_index: FastMap<Box<str>, u64>,
 }
 
 impl Taxonomy {
@@ -33,15 +40,23 @@ impl Taxonomy {
         let file: TaxonomyFile = toml::from_str(text).context("parsing taxonomy TOML")?;
         ensure!(file.topic.len() <= 64, "at most 64 topics are supported");
         let mut index: FastMap<Box<str>, u64> = FastMap::default();
+        let mut whole_word_index: FastMap<Box<str>, u64> = FastMap::default();
         for (i, t) in file.topic.iter().enumerate() {
             for term in &t.terms {
                 let lower = term.to_lowercase();
                 *index.entry(norm.stem(&lower).into()).or_default() |= 1 << i;
             }
+            for term in &t.whole_words {
+                let lower = term.to_lowercase();
+                *whole_word_index
+                    .entry(norm.stem(&lower).into())
+                    .or_default() |= 1 << i;
+            }
         }
         Ok(Taxonomy {
             topics: file.topic,
             index,
+            whole_word_index,
         })
     }
 
@@ -56,7 +71,11 @@ impl Taxonomy {
             if t.kind != TokenKind::Word {
                 continue;
             }
-            if let Some(b) = self.index.get(toks.stem(t)) {
+            let stem = toks.stem(t);
+            if let Some(b) = self.index.get(stem) {
+                bits |= b;
+            }
+            if let Some(b) = self.whole_word_index.get(stem) {
                 bits |= b;
             }
             for p in toks.parts_of(t) {

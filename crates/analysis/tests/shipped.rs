@@ -36,6 +36,18 @@ fn a_polite_waiting_complaint_is_negative() {
 }
 
 #[test]
+fn the_shitstorm_scenarios_first_post_is_negative() {
+    // The demo's crisis scenario: waiting, an unreachable hotline, a threat to leave and go public.
+    let r = a().analyze(
+        "Seit drei Wochen warte ich auf eine Rückmeldung zu meinem Wasserschaden! Die Hotline ist \
+         nie erreichbar, 45 Minuten Wartezeit und dann fliegt man raus. Wenn sich bis Montag \
+         niemand meldet, kündige ich und schreibe das überall öffentlich. 😡",
+    );
+    assert_eq!(r.sentiment, Sentiment::Negative, "{r:?}");
+    assert!(r.intents.contains(&Intent::CancellationThreat), "{r:?}");
+}
+
+#[test]
 fn a_near_miss_is_not_what_happened() {
     let near_miss = a().analyze("Hätte ich fast vergessen.");
     let happened = a().analyze("Ich habe es vergessen.");
@@ -72,6 +84,21 @@ fn compounds_reach_topics() {
     let r = a().analyze("Beitragserhöhung bei der Kfz-Haftpflicht schon wieder");
     assert!(r.topics.contains(&"premium".to_string()), "{r:?}");
     assert!(r.topics.contains(&"car".to_string()), "{r:?}");
+}
+
+#[test]
+fn everyday_words_do_not_invent_topics() {
+    // A tariff change is no cancellation, a private liability policy no car,
+    // reporting a new address no claim.
+    let r = a().analyze("Top, mein Beitrag ist nach dem Tarifwechsel sogar gesunken 👍");
+    assert_eq!(r.topics, ["premium"], "{r:?}");
+    let r = a().analyze("Ich ziehe um. Muss ich die neue Adresse auch für die Haftpflicht melden?");
+    assert_eq!(r.topics, ["liability"], "{r:?}");
+    // Switching insurer still is.
+    let r = a().analyze("Ich überlege einen Wechsel zu einem anderen Versicherer.");
+    assert!(r.topics.contains(&"cancellation".to_string()), "{r:?}");
+    let r = a().analyze("Der Anbieterwechsel war einfacher als gedacht.");
+    assert!(r.topics.contains(&"cancellation".to_string()), "{r:?}");
 }
 
 #[test]
