@@ -10,7 +10,8 @@ use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Postgres, Sqlite};
-use std::collections::HashMap;
+// Batch-local maps keyed by ids and dedupe keys: a fast seeded hasher, not SipHash.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -254,9 +255,9 @@ macro_rules! backend_sql {
             /// transaction marked projected. Another claimant (a second node
             /// recovering at start, or the writer that accepted them) finds
             /// them marked and projects nothing, so no event is recorded twice.
-            async fn mark_projected(tx: &mut Tx<'_>, ids: &[Option<i64>]) -> Result<std::collections::HashSet<i64>> {
+            async fn mark_projected(tx: &mut Tx<'_>, ids: &[Option<i64>]) -> Result<HashSet<i64>> {
                 let ids: Vec<i64> = ids.iter().flatten().copied().collect();
-                let mut claimed = std::collections::HashSet::with_capacity(ids.len());
+                let mut claimed = HashSet::with_capacity(ids.len());
                 for chunk in ids.chunks(ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "UPDATE raw_events SET projected = 1 WHERE projected = 0 AND id IN (",
@@ -348,7 +349,7 @@ macro_rules! backend_sql {
                 projected: bool,
             ) -> Result<Vec<Option<i64>>> {
                 let mut fresh: Vec<&Projection> = Vec::with_capacity(projections.len());
-                let mut first_in_batch: std::collections::HashSet<(&str, &str)> = Default::default();
+                let mut first_in_batch: HashSet<(&str, &str)> = Default::default();
                 for p in projections {
                     if first_in_batch.insert((p.raw.source.as_str(), p.raw.dedupe_key.as_str())) {
                         fresh.push(p);
@@ -597,7 +598,7 @@ macro_rules! backend_sql {
                 }
 
                 // Which messages are already stored, and receipts that came before our own messages.
-                let mut existing: std::collections::HashSet<String> = Default::default();
+                let mut existing: HashSet<String> = Default::default();
                 let mut early: HashMap<(String, String), Vec<String>> = HashMap::new();
                 {
                     // The id is derived from (channel, external id), so it is the one unique key.
@@ -633,7 +634,7 @@ macro_rules! backend_sql {
                 }
 
                 let mut fresh: Vec<(&Row<'_, '_>, DeliveryState)> = Vec::new();
-                let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
+                let mut seen: HashSet<(&str, &str)> = Default::default();
                 for row in &rows {
                     let message = row.item.message;
                     let key = (message.channel.as_str(), message.external_id.as_str());
@@ -913,7 +914,7 @@ macro_rules! backend_sql {
                 table: &'static str,
                 items: &[(&'a str, i64)],
                 affected: u64,
-                seen: &mut std::collections::HashSet<&'a str>,
+                seen: &mut HashSet<&'a str>,
             ) -> Result<Vec<bool>> {
                 let firsts: Vec<bool> = items.iter().map(|(id, _)| seen.insert(*id)).collect();
                 if affected == firsts.iter().filter(|first| **first).count() as u64 {
@@ -938,7 +939,7 @@ macro_rules! backend_sql {
                 mentions: &[MentionInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
-                let mut seen = std::collections::HashSet::new();
+                let mut seen = HashSet::new();
                 for chunk in mentions.chunks(ROWS_PER_STATEMENT / 2) {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO mentions (id, platform, external_id, url, author_handle, author_name, followers, verified, \
@@ -984,7 +985,7 @@ macro_rules! backend_sql {
                 reviews: &[ReviewInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
-                let mut seen = std::collections::HashSet::new();
+                let mut seen = HashSet::new();
                 for chunk in reviews.chunks(ROWS_PER_STATEMENT / 2) {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO reviews (id, portal, external_id, product, stars, title, body, author, published_at, analysis, raw_event_id) ",
