@@ -512,6 +512,13 @@ mod tests {
         }
     }
 
+    /// A journal opened and started in `dir`, and the writer's end of it.
+    fn started(dir: &Path) -> (Journal, mpsc::Receiver<WriteJob>) {
+        let (writer, jobs) = mpsc::channel(16);
+        let journal = Opened::open(dir).unwrap().unwrap().start(writer).unwrap();
+        (journal, jobs)
+    }
+
     /// Appends `count` deliveries and returns what the writer was handed.
     async fn append_all(
         journal: &Journal,
@@ -597,12 +604,7 @@ mod tests {
     async fn applied_segments_are_deleted_and_a_clean_stop_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let journal_dir = dir.path().join("db.accepted");
-        let (writer, mut jobs) = mpsc::channel(16);
-        let journal = Opened::open(&journal_dir)
-            .unwrap()
-            .unwrap()
-            .start(writer)
-            .unwrap();
+        let (journal, mut jobs) = started(&journal_dir);
         append_all(&journal, &mut jobs, 3).await;
         // Rotated segments go once applied; the active one stays while running.
         journal.applied(3);
@@ -664,12 +666,7 @@ mod tests {
     async fn unapplied_records_stay_after_a_clean_stop() {
         let dir = tempfile::tempdir().unwrap();
         let journal_dir = dir.path().join("db.accepted");
-        let (writer, mut jobs) = mpsc::channel(16);
-        let journal = Opened::open(&journal_dir)
-            .unwrap()
-            .unwrap()
-            .start(writer)
-            .unwrap();
+        let (journal, mut jobs) = started(&journal_dir);
         append_all(&journal, &mut jobs, 4).await;
         journal.applied(2);
         journal.stop().await;
