@@ -148,7 +148,7 @@ const RESPONSES: &[&str] = &[
     "rückruf",
     "lebenszeichen",
 ];
-const W_WAITING: f32 = 0.8;
+const W_WAITING: f32 = 1.2;
 
 /// A clause of a waiting complaint: "Seit drei Wochen warte ich auf …" or "… warte ich
 /// immer noch"/"noch immer keine Antwort". Neutral in words, a complaint in customer service.
@@ -209,7 +209,7 @@ const THREATS: &[&str] = &[
     "bafin",
     "ombudsmann",
 ];
-const W_THREAT: f32 = 0.8;
+const W_THREAT: f32 = 1.2;
 
 /// A sentence that threatens on a condition: "Wenn sich bis Montag niemand
 /// meldet, kündige ich" is a complaint, while "Ich möchte zum 31.12.

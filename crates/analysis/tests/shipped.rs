@@ -33,6 +33,8 @@ fn a_polite_waiting_complaint_is_negative() {
     assert_eq!(r.sentiment, Sentiment::Negative, "{r:?}");
     let r = a().analyze("Wann kommt endlich die Auszahlung? Ich warte seit einem Monat.");
     assert_eq!(r.sentiment, Sentiment::Negative, "{r:?}");
+    let r = a().analyze("Seit drei Wochen warte ich auf eine Rückmeldung zu meinem Wasserschaden!");
+    assert_eq!(r.sentiment, Sentiment::Negative, "{r:?}");
 }
 
 #[test]
