@@ -33,14 +33,7 @@ pub struct Application {
 impl Application {
     /// Opens the store (running migrations) and binds the listener.
     pub async fn build(settings: Settings, pipeline: Pipeline) -> anyhow::Result<Application> {
-        let store = Store::open(&settings.database_url, server_store_options(&settings))
-            .await
-            .with_context(|| {
-                format!(
-                    "opening the database at {}",
-                    redact_url(&settings.database_url)
-                )
-            })?;
+        let store = open_store_with(&settings, server_store_options(&settings)).await?;
         Self::build_with_store(settings, pipeline, store, Arc::new(SystemClock)).await
     }
 
@@ -164,20 +157,22 @@ pub fn server_store_options(settings: &Settings) -> StoreOptions {
 /// Opens (and migrates) the database the settings name, as the commands
 /// beside the server do (no acceptance journal).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(
-        &settings.database_url,
-        StoreOptions {
-            sqlite_sync_full: settings.sqlite_sync_full,
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "opening the database at {}",
-            redact_url(&settings.database_url)
-        )
-    })
+    let options = StoreOptions {
+        sqlite_sync_full: settings.sqlite_sync_full,
+        ..StoreOptions::default()
+    };
+    open_store_with(settings, options).await
+}
+
+async fn open_store_with(settings: &Settings, options: StoreOptions) -> anyhow::Result<Store> {
+    Store::open(&settings.database_url, options)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the database at {}",
+                redact_url(&settings.database_url)
+            )
+        })
 }
 
 /// Hides a password in a database URL before it is shown.
