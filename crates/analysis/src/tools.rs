@@ -120,7 +120,14 @@ pub struct TrainOptions {
     pub heldout_frac: f32,
     pub balanced: bool,
     pub seed: u64,
+    /// In-domain labelled TSV files trained on beside `data`.
+    pub domain: Vec<PathBuf>,
+    /// Times each in-domain training example counts.
+    pub domain_weight: usize,
 }
+
+/// Share of each in-domain file held out for model choice and calibration.
+const DOMAIN_HELDOUT: f32 = 0.2;
 
 const BAG_FOLDS: usize = 5;
 const BAG_MIN: usize = 50;
@@ -165,7 +172,7 @@ pub fn run_train(opts: &TrainOptions, log: &mut dyn Write) -> Result<LinearModel
         },
         ..TrainConfig::default()
     };
-    let (train, heldout) = if opts.format == Format::Potts {
+    let (mut train, mut heldout) = if opts.format == Format::Potts {
         let tr = data::load(&opts.data, Format::Potts, Some("train"))?;
         let dev = data::load(&opts.data, Format::Potts, Some("dev"))?;
         (labelled(opts.task, &tr)?, Some(labelled(opts.task, &dev)?))
@@ -175,6 +182,28 @@ pub fn run_train(opts: &TrainOptions, log: &mut dyn Write) -> Result<LinearModel
             None,
         )
     };
+    for path in &opts.domain {
+        let items = labelled(opts.task, &data::load(path, Format::Tsv, None)?)?;
+        let (tr, ho) = match heldout.as_mut() {
+            Some(heldout) => {
+                let (tr, ho) = stratified_holdout(&items, DOMAIN_HELDOUT, opts.seed);
+                heldout.extend(ho.iter().cloned());
+                (tr, ho)
+            }
+            None => (items, Vec::new()),
+        };
+        writeln!(
+            log,
+            "domain {}: {} for training (x{}), {} held out",
+            path.display(),
+            tr.len(),
+            opts.domain_weight.max(1),
+            ho.len()
+        )?;
+        for _ in 0..opts.domain_weight.max(1) {
+            train.extend(tr.iter().cloned());
+        }
+    }
     ensure!(
         train.len() >= 10,
         "too few labelled examples ({})",
@@ -817,5 +846,56 @@ mod tests {
         assert_eq!(model::argmax(&p[..3]), 0, "{p:?}");
         let p = m.probs(&fx.featurize("sehr schnelle Hilfe", m.bits));
         assert_eq!(model::argmax(&p[..3]), 2, "{p:?}");
+    }
+
+    #[test]
+    fn domain_files_join_training_and_teach_what_the_main_data_lacks() {
+        let dir = std::env::temp_dir().join(format!("rz-domain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut main = String::new();
+        let mut domain = String::new();
+        for round in 0..8 {
+            main.push_str(&format!("positive\tsuper toll {round}\nnegative\tschlecht mies {round}\nneutral\tBrief Nummer {round}\n"));
+            // "Quorkelbescheid" is a made-up word only the domain file knows as a complaint.
+            domain.push_str(&format!(
+                "negative\tQuorkelbescheid schon wieder {round}\nneutral\tAntrag {round} anbei\n"
+            ));
+        }
+        std::fs::write(dir.join("main.tsv"), main).unwrap();
+        std::fs::write(dir.join("domain.tsv"), domain).unwrap();
+        let train = |domain: Vec<PathBuf>| {
+            let mut log = Vec::new();
+            let opts = TrainOptions {
+                task: Task::Sentiment,
+                data: dir.join("main.tsv"),
+                format: Format::Tsv,
+                out: dir.join("m.bin"),
+                bits: 14,
+                heldout_frac: 0.2,
+                balanced: true,
+                seed: 42,
+                domain,
+                domain_weight: 2,
+            };
+            let model = run_train(&opts, &mut log).unwrap();
+            (model, String::from_utf8(log).unwrap())
+        };
+        let fx = FeatureContext::shipped();
+        let text = "Quorkelbescheid";
+        let (without, _) = train(Vec::new());
+        let (with, log) = train(vec![dir.join("domain.tsv")]);
+        assert!(log.contains("domain.tsv: 16 for training (x2)"), "{log}");
+        let neg = |m: &LinearModel| m.probs(&fx.featurize(text, m.bits))[0];
+        assert!(
+            neg(&with) > neg(&without) + 0.2,
+            "{} vs {}",
+            neg(&with),
+            neg(&without)
+        );
+        assert_eq!(
+            model::argmax(&with.probs(&fx.featurize(text, with.bits))[..3]),
+            0
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

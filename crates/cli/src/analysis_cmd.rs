@@ -41,6 +41,13 @@ pub struct TrainArgs {
     pub unbalanced: bool,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// In-domain labelled TSV files (LABEL<TAB>TEXT) trained on beside `--data`; a stratified
+    /// share of each joins the held-out slice so model choice and calibration see the domain.
+    #[arg(long)]
+    pub domain: Vec<PathBuf>,
+    /// Times each in-domain training example counts.
+    #[arg(long, default_value_t = 1)]
+    pub domain_weight: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -149,6 +156,8 @@ pub fn run_train(cmd: TrainCommand) -> Result<()> {
         heldout_frac: a.heldout,
         balanced: !a.unbalanced,
         seed: a.seed,
+        domain: a.domain,
+        domain_weight: a.domain_weight,
     };
     tools::run_train(&opts, &mut std::io::stdout())?;
     Ok(())
