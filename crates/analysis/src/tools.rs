@@ -640,6 +640,148 @@ pub fn run_eval_pii(corpus: Option<&Path>, out: &mut dyn Write) -> Result<PiiSco
     Ok(total)
 }
 
+// ------------------------------------------------------------------ topic evaluation
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counts {
+    pub tp: usize,
+    pub fp: usize,
+    pub fn_: usize,
+}
+
+impl Counts {
+    pub fn precision(&self) -> f64 {
+        self.tp as f64 / (self.tp + self.fp).max(1) as f64
+    }
+    pub fn recall(&self) -> f64 {
+        self.tp as f64 / (self.tp + self.fn_).max(1) as f64
+    }
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TopicScore {
+    pub texts: usize,
+    /// Texts whose topic set is exactly the expected one.
+    pub exact: usize,
+    pub total: Counts,
+    pub per_topic: std::collections::BTreeMap<String, Counts>,
+}
+
+impl TopicScore {
+    /// Mean F1 over the topics the file or the tagger uses.
+    pub fn macro_f1(&self) -> f64 {
+        let n = self.per_topic.len().max(1) as f64;
+        self.per_topic.values().map(Counts::f1).sum::<f64>() / n
+    }
+}
+
+/// Corpus format: `TOPICS<TAB>TEXT`, TOPICS = comma-separated topic ids or `-` for none.
+/// Writes every disagreement, a per-topic table and a `result:` line.
+pub fn run_eval_topics(path: &Path, out: &mut dyn Write) -> Result<TopicScore> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let analyzer = crate::Analyzer::shipped();
+    let taxonomy = analyzer.taxonomy();
+    let known: std::collections::BTreeSet<&str> =
+        taxonomy.topics.iter().map(|t| t.id.as_str()).collect();
+    let mut score = TopicScore::default();
+    for id in &known {
+        score.per_topic.insert((*id).to_owned(), Counts::default());
+    }
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let Some((labels, sample)) = line.split_once('\t') else {
+            bail!(
+                "{} line {}: expected TOPICS<TAB>TEXT",
+                path.display(),
+                n + 1
+            );
+        };
+        let mut expected = std::collections::BTreeSet::new();
+        if labels.trim() != "-" {
+            for id in labels.split(',').map(str::trim) {
+                ensure!(
+                    known.contains(id),
+                    "{} line {}: unknown topic {id:?}",
+                    path.display(),
+                    n + 1
+                );
+                expected.insert(id.to_owned());
+            }
+        }
+        let found: std::collections::BTreeSet<String> =
+            analyzer.analyze(sample).topics.into_iter().collect();
+        score.texts += 1;
+        if found == expected {
+            score.exact += 1;
+            for id in &found {
+                score.per_topic.entry(id.clone()).or_default().tp += 1;
+            }
+            continue;
+        }
+        for id in found.union(&expected) {
+            let c = score.per_topic.entry(id.clone()).or_default();
+            match (found.contains(id), expected.contains(id)) {
+                (true, true) => c.tp += 1,
+                (true, false) => c.fp += 1,
+                _ => c.fn_ += 1,
+            }
+        }
+        let extra: Vec<&str> = found.difference(&expected).map(String::as_str).collect();
+        let missed: Vec<&str> = expected.difference(&found).map(String::as_str).collect();
+        writeln!(
+            out,
+            "line {}: extra [{}] missed [{}]: {sample}",
+            n + 1,
+            extra.join(","),
+            missed.join(",")
+        )?;
+    }
+    ensure!(score.texts > 0, "no texts in {}", path.display());
+    writeln!(
+        out,
+        "{:<20} {:>5} {:>5} {:>5} {:>9} {:>9} {:>7}",
+        "topic", "tp", "fp", "fn", "precision", "recall", "f1"
+    )?;
+    for (id, c) in &score.per_topic {
+        score.total.tp += c.tp;
+        score.total.fp += c.fp;
+        score.total.fn_ += c.fn_;
+        writeln!(
+            out,
+            "{id:<20} {:>5} {:>5} {:>5} {:>9.4} {:>9.4} {:>7.4}",
+            c.tp,
+            c.fp,
+            c.fn_,
+            c.precision(),
+            c.recall(),
+            c.f1()
+        )?;
+    }
+    let t = score.total;
+    writeln!(
+        out,
+        "result: micro_f1={:.4} macro_f1={:.4} precision={:.4} recall={:.4} exact_match={:.4} n={}",
+        t.f1(),
+        score.macro_f1(),
+        t.precision(),
+        t.recall(),
+        score.exact as f64 / score.texts as f64,
+        score.texts
+    )?;
+    Ok(score)
+}
+
 // ------------------------------------------------------------------ benchmark
 
 /// Short German posts of the kind the product sees (written for the benchmark).
@@ -895,6 +1037,36 @@ mod tests {
         assert_eq!(
             model::argmax(&with.probs(&fx.featurize(text, with.bits))[..3]),
             0
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn topic_eval_counts_per_topic_and_lists_disagreements() {
+        let dir = std::env::temp_dir().join(format!("rz-topics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("t.tsv");
+        std::fs::write(
+            &data,
+            "claims,car\tUnfall mit dem Auto, wie melde ich den Schaden?\n-\tDanke, schönes Wochenende!\ntravel\tMeine Kfz-Versicherung ist zu teuer.\n",
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let score = run_eval_topics(&data, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!((score.texts, score.exact), (3, 2), "{out}");
+        assert_eq!(score.per_topic["travel"].fn_, 1, "{out}");
+        assert_eq!(score.per_topic["claims"].tp, 1, "{out}");
+        assert!(
+            out.contains("line 3: extra [car,premium] missed [travel]"),
+            "{out}"
+        );
+        assert!(out.lines().last().unwrap().starts_with("result: micro_f1="));
+        std::fs::write(&data, "nonsense\tText\n").unwrap();
+        let err = run_eval_topics(&data, &mut Vec::new()).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown topic \"nonsense\""),
+            "{err}"
         );
         std::fs::remove_dir_all(&dir).ok();
     }

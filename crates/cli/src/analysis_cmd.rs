@@ -67,6 +67,15 @@ pub enum EvalCommand {
     Offensive(EvalArgs),
     /// Precision/recall of the sensitive-data detector on the bundled corpus.
     Pii(PiiArgs),
+    /// Precision/recall/F1 per topic of the taxonomy on a labelled file.
+    Topics(TopicsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TopicsArgs {
+    /// TOPICS<TAB>TEXT per line, TOPICS comma-separated topic ids or `-`.
+    #[arg(long, default_value = "crates/analysis/testdata/topics_dev.tsv")]
+    pub data: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -169,6 +178,10 @@ pub fn run_eval(cmd: EvalCommand) -> Result<()> {
         EvalCommand::Offensive(a) => (Task::Offensive, a),
         EvalCommand::Pii(p) => {
             tools::run_eval_pii(p.data.as_deref(), &mut std::io::stdout())?;
+            return Ok(());
+        }
+        EvalCommand::Topics(t) => {
+            tools::run_eval_topics(&t.data, &mut std::io::stdout())?;
             return Ok(());
         }
     };
