@@ -6,6 +6,10 @@ use serde::Deserialize;
 use crate::hash::FastMap;
 use crate::text::{Normalizer, TokenKind, Tokens};
 
+/// Shortest compound tail looked up as a term: shorter tails ("app", "rat") are parts of
+/// too many unrelated words.
+const MIN_TAIL: usize = 6;
+
 pub const DEFAULT_TAXONOMY: &str = include_str!("../config/taxonomy.toml");
 
 #[derive(Debug, Deserialize)]
@@ -78,8 +82,22 @@ impl Taxonomy {
             if let Some(b) = self.whole_word_index.get(stem) {
                 bits |= b;
             }
+            if t.parts.is_empty() {
+                continue;
+            }
             for p in toks.parts_of(t) {
                 if let Some(b) = self.index.get(p) {
+                    bits |= b;
+                }
+            }
+            // A compound ends in a longer term the splitter does not know as one part:
+            // "Kapitallebensversicherung" is a "lebensversicherung".
+            for (offset, _) in stem.char_indices().skip(1) {
+                let tail = &stem[offset..];
+                if tail.len() < MIN_TAIL {
+                    break;
+                }
+                if let Some(b) = self.index.get(tail) {
                     bits |= b;
                 }
             }
