@@ -121,9 +121,39 @@ pub struct TrainOptions {
     pub balanced: bool,
     pub seed: u64,
     /// In-domain labelled TSV files trained on beside `data`.
-    pub domain: Vec<PathBuf>,
+    pub domain: Vec<DomainFile>,
     /// Times each in-domain training example counts.
     pub domain_weight: usize,
+}
+
+/// An in-domain TSV file; with `label`, every text in it counts as that class (customer
+/// messages labelled for sentiment are `OTHER` for the offensive model).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainFile {
+    pub path: PathBuf,
+    pub label: Option<String>,
+}
+
+impl std::str::FromStr for DomainFile {
+    type Err = anyhow::Error;
+
+    /// `PATH` or `PATH=LABEL`.
+    fn from_str(s: &str) -> Result<DomainFile> {
+        match s.rsplit_once('=') {
+            Some((path, label))
+                if !path.is_empty() && !label.is_empty() && !label.contains('/') =>
+            {
+                Ok(DomainFile {
+                    path: path.into(),
+                    label: Some(label.to_owned()),
+                })
+            }
+            _ => Ok(DomainFile {
+                path: s.into(),
+                label: None,
+            }),
+        }
+    }
 }
 
 /// Share of each in-domain file held out for model choice and calibration.
@@ -182,8 +212,15 @@ pub fn run_train(opts: &TrainOptions, log: &mut dyn Write) -> Result<LinearModel
             None,
         )
     };
-    for path in &opts.domain {
-        let items = labelled(opts.task, &data::load(path, Format::Tsv, None)?)?;
+    for domain in &opts.domain {
+        let path = &domain.path;
+        let mut items = data::load(path, Format::Tsv, None)?;
+        if let Some(label) = &domain.label {
+            for item in &mut items {
+                item.label = Some(label.clone());
+            }
+        }
+        let items = labelled(opts.task, &items)?;
         let (tr, ho) = match heldout.as_mut() {
             Some(heldout) => {
                 let (tr, ho) = stratified_holdout(&items, DOMAIN_HELDOUT, opts.seed);
@@ -194,8 +231,13 @@ pub fn run_train(opts: &TrainOptions, log: &mut dyn Write) -> Result<LinearModel
         };
         writeln!(
             log,
-            "domain {}: {} for training (x{}), {} held out",
+            "domain {}{}: {} for training (x{}), {} held out",
             path.display(),
+            domain
+                .label
+                .as_deref()
+                .map(|l| format!(" as {l}"))
+                .unwrap_or_default(),
             tr.len(),
             opts.domain_weight.max(1),
             ho.len()
@@ -1005,7 +1047,7 @@ mod tests {
         }
         std::fs::write(dir.join("main.tsv"), main).unwrap();
         std::fs::write(dir.join("domain.tsv"), domain).unwrap();
-        let train = |domain: Vec<PathBuf>| {
+        let train = |domain: Vec<DomainFile>| {
             let mut log = Vec::new();
             let opts = TrainOptions {
                 task: Task::Sentiment,
@@ -1025,7 +1067,10 @@ mod tests {
         let fx = FeatureContext::shipped();
         let text = "Quorkelbescheid";
         let (without, _) = train(Vec::new());
-        let (with, log) = train(vec![dir.join("domain.tsv")]);
+        let (with, log) = train(vec![DomainFile {
+            path: dir.join("domain.tsv"),
+            label: None,
+        }]);
         assert!(log.contains("domain.tsv: 16 for training (x2)"), "{log}");
         let neg = |m: &LinearModel| m.probs(&fx.featurize(text, m.bits))[0];
         assert!(

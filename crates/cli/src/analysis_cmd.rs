@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use resonanz_analysis::data::Format;
-use resonanz_analysis::tools::{self, AdaptOptions, Baseline, EvalOptions, Task, TrainOptions};
+use resonanz_analysis::tools::{
+    self, AdaptOptions, Baseline, DomainFile, EvalOptions, Task, TrainOptions,
+};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum TrainCommand {
@@ -43,8 +45,9 @@ pub struct TrainArgs {
     pub seed: u64,
     /// In-domain labelled TSV files (LABEL<TAB>TEXT) trained on beside `--data`; a stratified
     /// share of each joins the held-out slice so model choice and calibration see the domain.
+    /// `FILE=LABEL` counts every text of the file as LABEL.
     #[arg(long)]
-    pub domain: Vec<PathBuf>,
+    pub domain: Vec<DomainFile>,
     /// Times each in-domain training example counts.
     #[arg(long, default_value_t = 1)]
     pub domain_weight: usize,
