@@ -709,34 +709,65 @@ impl Counts {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct TopicScore {
+pub struct LabelScore {
     pub texts: usize,
-    /// Texts whose topic set is exactly the expected one.
+    /// Texts whose label set is exactly the expected one.
     pub exact: usize,
     pub total: Counts,
-    pub per_topic: std::collections::BTreeMap<String, Counts>,
+    pub per_label: std::collections::BTreeMap<String, Counts>,
 }
 
-impl TopicScore {
-    /// Mean F1 over the topics the file or the tagger uses.
+impl LabelScore {
+    /// Mean F1 over the labels the tagger knows.
     pub fn macro_f1(&self) -> f64 {
-        let n = self.per_topic.len().max(1) as f64;
-        self.per_topic.values().map(Counts::f1).sum::<f64>() / n
+        let n = self.per_label.len().max(1) as f64;
+        self.per_label.values().map(Counts::f1).sum::<f64>() / n
     }
 }
 
 /// Corpus format: `TOPICS<TAB>TEXT`, TOPICS = comma-separated topic ids or `-` for none.
 /// Writes every disagreement, a per-topic table and a `result:` line.
-pub fn run_eval_topics(path: &Path, out: &mut dyn Write) -> Result<TopicScore> {
+pub fn run_eval_topics(path: &Path, out: &mut dyn Write) -> Result<LabelScore> {
+    let analyzer = crate::Analyzer::shipped();
+    let known = analyzer.taxonomy().topics.iter().map(|t| t.id.clone());
+    eval_multilabel(path, "topic", known.collect(), Some("-"), out, &|text| {
+        analyzer.analyze(text).topics.into_iter().collect()
+    })
+}
+
+/// Corpus format: `INTENTS<TAB>TEXT`, INTENTS = comma-separated intent ids (`other` when
+/// none of the others applies, as the tagger says).
+pub fn run_eval_intents(path: &Path, out: &mut dyn Write) -> Result<LabelScore> {
+    let analyzer = crate::Analyzer::shipped();
+    let known = resonanz_core::analysis::Intent::ALL
+        .iter()
+        .map(|i| i.as_str().to_owned());
+    eval_multilabel(path, "intent", known.collect(), None, out, &|text| {
+        analyzer
+            .analyze(text)
+            .intents
+            .into_iter()
+            .map(|i| i.as_str().to_owned())
+            .collect()
+    })
+}
+
+type LabelSet = std::collections::BTreeSet<String>;
+
+/// Multi-label scoring of `predict` on `LABELS<TAB>TEXT` lines; `none` marks an empty set.
+fn eval_multilabel(
+    path: &Path,
+    kind: &str,
+    known: LabelSet,
+    none: Option<&str>,
+    out: &mut dyn Write,
+    predict: &dyn Fn(&str) -> LabelSet,
+) -> Result<LabelScore> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let analyzer = crate::Analyzer::shipped();
-    let taxonomy = analyzer.taxonomy();
-    let known: std::collections::BTreeSet<&str> =
-        taxonomy.topics.iter().map(|t| t.id.as_str()).collect();
-    let mut score = TopicScore::default();
+    let mut score = LabelScore::default();
     for id in &known {
-        score.per_topic.insert((*id).to_owned(), Counts::default());
+        score.per_label.insert(id.clone(), Counts::default());
     }
     for (n, line) in text.lines().enumerate() {
         if line.starts_with('#') || line.trim().is_empty() {
@@ -744,58 +775,55 @@ pub fn run_eval_topics(path: &Path, out: &mut dyn Write) -> Result<TopicScore> {
         }
         let Some((labels, sample)) = line.split_once('\t') else {
             bail!(
-                "{} line {}: expected TOPICS<TAB>TEXT",
+                "{} line {}: expected LABELS<TAB>TEXT",
                 path.display(),
                 n + 1
             );
         };
-        let mut expected = std::collections::BTreeSet::new();
-        if labels.trim() != "-" {
+        let mut expected = LabelSet::new();
+        if none != Some(labels.trim()) {
             for id in labels.split(',').map(str::trim) {
                 ensure!(
                     known.contains(id),
-                    "{} line {}: unknown topic {id:?}",
+                    "{} line {}: unknown {kind} {id:?}",
                     path.display(),
                     n + 1
                 );
                 expected.insert(id.to_owned());
             }
         }
-        let found: std::collections::BTreeSet<String> =
-            analyzer.analyze(sample).topics.into_iter().collect();
+        let found = predict(sample);
         score.texts += 1;
         if found == expected {
             score.exact += 1;
-            for id in &found {
-                score.per_topic.entry(id.clone()).or_default().tp += 1;
-            }
-            continue;
         }
         for id in found.union(&expected) {
-            let c = score.per_topic.entry(id.clone()).or_default();
+            let c = score.per_label.entry(id.clone()).or_default();
             match (found.contains(id), expected.contains(id)) {
                 (true, true) => c.tp += 1,
                 (true, false) => c.fp += 1,
                 _ => c.fn_ += 1,
             }
         }
-        let extra: Vec<&str> = found.difference(&expected).map(String::as_str).collect();
-        let missed: Vec<&str> = expected.difference(&found).map(String::as_str).collect();
-        writeln!(
-            out,
-            "line {}: extra [{}] missed [{}]: {sample}",
-            n + 1,
-            extra.join(","),
-            missed.join(",")
-        )?;
+        if found != expected {
+            let extra: Vec<&str> = found.difference(&expected).map(String::as_str).collect();
+            let missed: Vec<&str> = expected.difference(&found).map(String::as_str).collect();
+            writeln!(
+                out,
+                "line {}: extra [{}] missed [{}]: {sample}",
+                n + 1,
+                extra.join(","),
+                missed.join(",")
+            )?;
+        }
     }
     ensure!(score.texts > 0, "no texts in {}", path.display());
     writeln!(
         out,
-        "{:<20} {:>5} {:>5} {:>5} {:>9} {:>9} {:>7}",
-        "topic", "tp", "fp", "fn", "precision", "recall", "f1"
+        "{kind:<20} {:>5} {:>5} {:>5} {:>9} {:>9} {:>7}",
+        "tp", "fp", "fn", "precision", "recall", "f1"
     )?;
-    for (id, c) in &score.per_topic {
+    for (id, c) in &score.per_label {
         score.total.tp += c.tp;
         score.total.fp += c.fp;
         score.total.fn_ += c.fn_;
@@ -1100,8 +1128,8 @@ mod tests {
         let score = run_eval_topics(&data, &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert_eq!((score.texts, score.exact), (3, 2), "{out}");
-        assert_eq!(score.per_topic["travel"].fn_, 1, "{out}");
-        assert_eq!(score.per_topic["claims"].tp, 1, "{out}");
+        assert_eq!(score.per_label["travel"].fn_, 1, "{out}");
+        assert_eq!(score.per_label["claims"].tp, 1, "{out}");
         assert!(
             out.contains("line 3: extra [car,premium] missed [travel]"),
             "{out}"

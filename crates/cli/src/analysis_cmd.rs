@@ -72,6 +72,15 @@ pub enum EvalCommand {
     Pii(PiiArgs),
     /// Precision/recall/F1 per topic of the taxonomy on a labelled file.
     Topics(TopicsArgs),
+    /// Precision/recall/F1 per intent (inbox sorting) on a labelled file.
+    Intents(IntentsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct IntentsArgs {
+    /// INTENTS<TAB>TEXT per line, INTENTS comma-separated intent ids (`other` alone for none).
+    #[arg(long, default_value = "crates/analysis/testdata/intents_dev.tsv")]
+    pub data: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -185,6 +194,10 @@ pub fn run_eval(cmd: EvalCommand) -> Result<()> {
         }
         EvalCommand::Topics(t) => {
             tools::run_eval_topics(&t.data, &mut std::io::stdout())?;
+            return Ok(());
+        }
+        EvalCommand::Intents(i) => {
+            tools::run_eval_intents(&i.data, &mut std::io::stdout())?;
             return Ok(());
         }
     };

@@ -43,6 +43,16 @@ pub enum Intent {
 }
 
 impl Intent {
+    pub const ALL: [Intent; 7] = [
+        Intent::Complaint,
+        Intent::Question,
+        Intent::Praise,
+        Intent::ClaimReport,
+        Intent::CancellationThreat,
+        Intent::DocumentRequest,
+        Intent::Other,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Intent::Complaint => "complaint",
