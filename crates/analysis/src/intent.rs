@@ -15,6 +15,12 @@ const REQUEST: u16 = 32;
 const FIRST_PERSON: u16 = 64;
 const WH: u16 = 128;
 const REPORT: u16 = 256;
+/// Evidence that could belong to a claim: an invoice, photos, a cost estimate.
+const MATERIAL: u16 = 512;
+/// Praise words that are more than politeness ("super", "schnell"; not "danke").
+const STRONG_PRAISE: u16 = 1024;
+/// Something is sent along: "anbei", "im Anhang", "reiche … ein".
+const ATTACHED: u16 = 2048;
 
 const CUES: &[(u16, &[&str])] = &[
     (
@@ -50,15 +56,23 @@ const CUES: &[(u16, &[&str])] = &[
             "lächerlich",
             "peinlich",
             "schlimm",
+            "unterirdisch",
+            "mühsam",
+            "theater",
+            "mangelhaft",
+            "unzufrieden",
+            "nervt",
+            "nervig",
+            "verschlampt",
+            "schnauze",
+            "ärgert",
+            "ärger",
         ],
     ),
+    (PRAISE, &["danke", "dankeschön", "vielen", "dank"]),
     (
-        PRAISE,
+        PRAISE | STRONG_PRAISE,
         &[
-            "danke",
-            "dankeschön",
-            "vielen",
-            "dank",
             "super",
             "toll",
             "klasse",
@@ -77,6 +91,9 @@ const CUES: &[(u16, &[&str])] = &[
             "schnell",
             "freundlich",
             "begeistert",
+            "mega",
+            "genial",
+            "geholfen",
         ],
     ),
     (
@@ -105,6 +122,28 @@ const CUES: &[(u16, &[&str])] = &[
             "totalschaden",
             "schadensfall",
             "schadenfall",
+            "hagel",
+            "dellen",
+            "delle",
+            "riss",
+            "gesprungen",
+            "zerbrochen",
+            "runtergefallen",
+            "heruntergefallen",
+            "geklaut",
+            "aufgebrochen",
+            "überflutet",
+            "blitz",
+            "eingeschlagen",
+            "steinschlag",
+            "gestreift",
+            "umgeknickt",
+            "gebrochen",
+            "ausgelaufen",
+            "verunglückt",
+            "gestürzt",
+            "schimmelt",
+            "wildunfall",
         ],
     ),
     (
@@ -121,6 +160,17 @@ const CUES: &[(u16, &[&str])] = &[
             "verlasse",
             "verlassen",
             "abspringen",
+            "beenden",
+            "beende",
+            "auflösen",
+            "aufzulösen",
+            "sonderkündigungsrecht",
+            "widerrufe",
+            "widerrufen",
+            "stornieren",
+            "kündigt",
+            "woanders",
+            "raus",
         ],
     ),
     (
@@ -141,9 +191,39 @@ const CUES: &[(u16, &[&str])] = &[
             "beitragsbescheinigung",
             "evb",
             "formular",
-            "rechnung",
             "zweitschrift",
+            "bedingungen",
+            "versicherungsbedingungen",
+            "übersicht",
+            "deckungszusage",
+            "versicherungskarte",
+            "karte",
             "kündigungsbestätigung",
+        ],
+    ),
+    (
+        ATTACHED,
+        &[
+            "anbei",
+            "angehängt",
+            "hänge",
+            "anhang",
+            "beigefügt",
+            "reiche",
+            "eingereicht",
+        ],
+    ),
+    (
+        MATERIAL,
+        &[
+            "foto",
+            "fotos",
+            "bilder",
+            "rechnung",
+            "rechnungen",
+            "kostenvoranschlag",
+            "belege",
+            "quittung",
         ],
     ),
     (
@@ -167,6 +247,8 @@ const CUES: &[(u16, &[&str])] = &[
             "zukommen",
             "wo",
             "finde",
+            "mailen",
+            "herunterladen",
         ],
     ),
     (
@@ -205,6 +287,12 @@ const CUES: &[(u16, &[&str])] = &[
     ),
 ];
 
+/// Cues a compound carries from its parts ("Schadenformular" is a form, "Arztrechnung" an
+/// invoice).
+const COMPOUND_HEADS: u16 = CLAIM | DOC | MATERIAL;
+/// Shortest compound tail looked up as a cue.
+const MIN_TAIL: usize = 5;
+
 #[derive(Debug)]
 pub struct IntentRules {
     cues: FastMap<Box<str>, u16>,
@@ -219,6 +307,23 @@ impl IntentRules {
             }
         }
         IntentRules { cues }
+    }
+
+    /// Cues of the longest known tail of a long word the splitter leaves whole.
+    fn compound_tail(&self, stem: &str) -> u16 {
+        if stem.len() < MIN_TAIL + 3 {
+            return 0;
+        }
+        for (offset, _) in stem.char_indices().skip(3) {
+            let tail = &stem[offset..];
+            if tail.len() < MIN_TAIL {
+                break;
+            }
+            if let Some(f) = self.cues.get(tail) {
+                return f & COMPOUND_HEADS;
+            }
+        }
+        0
     }
 
     pub fn classify(
@@ -236,10 +341,12 @@ impl IntentRules {
             match t.kind {
                 TokenKind::Question => question = true,
                 TokenKind::Word | TokenKind::Hashtag => {
-                    let f = self.cues.get(toks.stem(t)).copied().unwrap_or(0);
+                    let stem = toks.stem(t);
+                    let f = self.cues.get(stem).copied().unwrap_or(0);
                     let f = f | toks.parts_of(t).fold(0, |a, p| {
-                        a | self.cues.get(p).copied().unwrap_or(0) & (CLAIM | DOC)
+                        a | self.cues.get(p).copied().unwrap_or(0) & COMPOUND_HEADS
                     });
+                    let f = f | self.compound_tail(stem);
                     if first_word && f & WH != 0 {
                         question = true;
                     }
@@ -263,14 +370,24 @@ impl IntentRules {
         if question {
             out.push(Intent::Question);
         }
-        if sentiment == Sentiment::Positive && (flags & PRAISE != 0 || pos > 0.6) && !negated_praise
-        {
+        let complaint = out.contains(&Intent::Complaint);
+        // Thanks with a follow-up question reads neutral as a whole: a strong praise word
+        // and some positive evidence still make it praise.
+        let praised = (sentiment == Sentiment::Positive && (flags & PRAISE != 0 || pos > 0.6))
+            || (flags & STRONG_PRAISE != 0 && pos > 0.25 && !complaint);
+        if praised && !negated_praise {
             out.push(Intent::Praise);
         }
-        if flags & CLAIM != 0 && flags & (FIRST_PERSON | REPORT) != 0 {
+        // An event, or an invoice or photos sent in: a claim, unless it is a general
+        // question about cover ("Ist ein Wasserschaden mitversichert?").
+        let concrete = flags & (FIRST_PERSON | MATERIAL | ATTACHED) != 0 || !question;
+        if (flags & CLAIM != 0 && concrete)
+            || flags & ATTACHED != 0
+            || (flags & MATERIAL != 0 && flags & (FIRST_PERSON | REPORT) != 0 && !question)
+        {
             out.push(Intent::ClaimReport);
         }
-        if flags & CANCEL != 0 && flags & FIRST_PERSON != 0 {
+        if flags & CANCEL != 0 && flags & (FIRST_PERSON | REQUEST) != 0 {
             out.push(Intent::CancellationThreat);
         }
         if flags & DOC != 0 && (flags & REQUEST != 0 || question) {

@@ -345,3 +345,31 @@ fn topics_are_found_on_labelled_customer_texts() {
         assert!(score.texts >= 200, "{file}");
     }
 }
+
+/// Intent labels written from what a message does, not from the cue lists.
+#[test]
+fn intents_are_found_on_labelled_customer_messages() {
+    use resonanz_analysis::tools::run_eval_intents;
+    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    for (file, floor) in [("intents_dev.tsv", 0.84), ("intents_test.tsv", 0.80)] {
+        let score = run_eval_intents(&testdata.join(file), &mut Vec::new()).unwrap();
+        assert!(score.total.f1() > floor, "{file}: {}", score.total.f1());
+        assert!(score.texts >= 150, "{file}");
+    }
+}
+
+#[test]
+fn invoices_and_photos_sent_in_are_claim_reports() {
+    let intents = |text: &str| a().analyze(text).intents;
+    for text in [
+        "Anbei die Rechnung vom Physiotherapeuten. Wie lange dauert die Erstattung?",
+        "Hagelschaden am Auto, lauter Dellen auf der Motorhaube. Fotos kommen gleich.",
+    ] {
+        assert!(intents(text).contains(&Intent::ClaimReport), "{text}");
+    }
+    // A general question about cover is no claim.
+    let text = "Ist ein Wasserschaden durch Starkregen mitversichert?";
+    assert_eq!(intents(text), [Intent::Question], "{text}");
+    let text = "Könnt ihr mir die Versicherungsbedingungen der Hausrat als PDF mailen?";
+    assert!(intents(text).contains(&Intent::DocumentRequest), "{text}");
+}
