@@ -168,7 +168,9 @@ impl PiiDetector {
         if text.contains('@') {
             find_emails(text, &mut cands);
         }
+        let health_from = cands.len();
         find_health(text, &mut cands);
+        drop_pet_health(text, &mut cands, health_from);
         resolve(cands)
     }
 }
@@ -1050,6 +1052,86 @@ fn health_index() -> &'static HealthIndex {
     })
 }
 
+/// Animals' health is no personal data ("Mein Kater hat einen Tumor", pet insurance is an
+/// insurance line): a health term in a sentence about a pet, with no person in it, is dropped.
+fn drop_pet_health(text: &str, cands: &mut Vec<SensitiveSpan>, from: usize) {
+    if cands.len() == from {
+        return;
+    }
+    let mut health = cands.split_off(from);
+    health.retain(|span| {
+        let start = text[..span.start]
+            .rfind(['.', '!', '?', '\n'])
+            .map_or(0, |i| i + 1);
+        let end = text[span.end..]
+            .find(['.', '!', '?', '\n'])
+            .map_or(text.len(), |i| span.end + i);
+        let mut pet = false;
+        for word in text[start..end]
+            .split(|c: char| !c.is_alphabetic())
+            .filter(|w| !w.is_empty())
+        {
+            let word = word.to_lowercase();
+            if PERSON_WORDS.contains(&word.as_str()) {
+                return true;
+            }
+            pet |= PET_PREFIXES.iter().any(|p| word.starts_with(p));
+        }
+        !pet
+    });
+    cands.extend(health);
+}
+
+const PET_PREFIXES: &[&str] = &[
+    "hund",
+    "hündin",
+    "katze",
+    "kater",
+    "pferd",
+    "stute",
+    "welpe",
+    "kaninchen",
+    "hamster",
+    "meerschwein",
+    "tierarzt",
+    "tierärzt",
+    "tierklinik",
+    "tierkranken",
+    "tier-",
+];
+
+/// People whose health a sentence may be about.
+const PERSON_WORDS: &[&str] = &[
+    "ich",
+    "mich",
+    "mir",
+    "wir",
+    "uns",
+    "sohn",
+    "tochter",
+    "kind",
+    "kinder",
+    "mann",
+    "frau",
+    "ehemann",
+    "ehefrau",
+    "partner",
+    "partnerin",
+    "mutter",
+    "vater",
+    "mama",
+    "papa",
+    "oma",
+    "opa",
+    "baby",
+    "bruder",
+    "schwester",
+    "er",
+    "sie",
+    "patient",
+    "patientin",
+];
+
 fn find_health(text: &str, out: &mut Vec<SensitiveSpan>) {
     let mut lower = String::new();
     let mut start = None;
@@ -1221,6 +1303,33 @@ mod tests {
         assert_eq!(
             redact(text, &spans),
             "Nach meiner [GESUNDHEIT] zahlt ihr nicht, IBAN [IBAN]"
+        );
+    }
+
+    #[test]
+    fn a_pets_health_is_no_personal_data() {
+        for text in [
+            "Mein Kater hat einen Tumor. Übernimmt die Tierkrankenversicherung die OP?",
+            "Unsere Hündin hatte einen Bandscheibenvorfall, die OP war teuer.",
+        ] {
+            assert!(
+                !kinds(text).iter().any(|(k, _)| *k == SensitiveKind::Health),
+                "{text}: {:?}",
+                kinds(text)
+            );
+        }
+        // A person in the same sentence keeps it personal.
+        let text = "Der Hund hat mich umgerissen, ich hatte einen Bandscheibenvorfall.";
+        assert!(
+            kinds(text).iter().any(|(k, _)| *k == SensitiveKind::Health),
+            "{:?}",
+            kinds(text)
+        );
+        let text = "Mein Hund ist gesund, aber ich habe Diabetes.";
+        assert!(
+            kinds(text)
+                .iter()
+                .any(|(k, w)| *k == SensitiveKind::Health && w == "Diabetes")
         );
     }
 }
