@@ -21,6 +21,8 @@ const MATERIAL: u16 = 512;
 const STRONG_PRAISE: u16 = 1024;
 /// Something is sent along: "anbei", "im Anhang", "reiche … ein".
 const ATTACHED: u16 = 2048;
+/// Something happened ("geklaut", "gesprungen"), not only a claim named ("Schaden").
+const EVENT: u16 = 4096;
 
 const CUES: &[(u16, &[&str])] = &[
     (
@@ -102,20 +104,13 @@ const CUES: &[(u16, &[&str])] = &[
             "unfall",
             "schaden",
             "einbruch",
-            "eingebrochen",
-            "gestohlen",
             "diebstahl",
             "wasserschaden",
             "hagelschaden",
             "sturmschaden",
             "brand",
-            "kaputt",
-            "beschädigt",
-            "angefahren",
-            "gerammt",
             "auffahrunfall",
             "unwetter",
-            "überschwemmt",
             "rohrbruch",
             "glasbruch",
             "parkschaden",
@@ -123,6 +118,21 @@ const CUES: &[(u16, &[&str])] = &[
             "schadensfall",
             "schadenfall",
             "hagel",
+            "blitz",
+            "steinschlag",
+            "wildunfall",
+        ],
+    ),
+    (
+        CLAIM | EVENT,
+        &[
+            "eingebrochen",
+            "gestohlen",
+            "kaputt",
+            "beschädigt",
+            "angefahren",
+            "gerammt",
+            "überschwemmt",
             "dellen",
             "delle",
             "riss",
@@ -133,9 +143,7 @@ const CUES: &[(u16, &[&str])] = &[
             "geklaut",
             "aufgebrochen",
             "überflutet",
-            "blitz",
             "eingeschlagen",
-            "steinschlag",
             "gestreift",
             "umgeknickt",
             "gebrochen",
@@ -143,7 +151,9 @@ const CUES: &[(u16, &[&str])] = &[
             "verunglückt",
             "gestürzt",
             "schimmelt",
-            "wildunfall",
+            "geplatzt",
+            "vollgelaufen",
+            "zerbissen",
         ],
     ),
     (
@@ -290,6 +300,9 @@ const CUES: &[(u16, &[&str])] = &[
 /// Cues a compound carries from its parts ("Schadenformular" is a form, "Arztrechnung" an
 /// invoice).
 const COMPOUND_HEADS: u16 = CLAIM | DOC | MATERIAL;
+/// Heads (stemmed, as compound parts are) that make a compound a product
+/// ("Unfallversicherung", "Glasschutz"), not an event.
+const PRODUCT_HEADS: &[&str] = &["versicher", "polic", "tarif", "schutz"];
 /// Shortest compound tail looked up as a cue.
 const MIN_TAIL: usize = 5;
 
@@ -343,10 +356,19 @@ impl IntentRules {
                 TokenKind::Word | TokenKind::Hashtag => {
                     let stem = toks.stem(t);
                     let f = self.cues.get(stem).copied().unwrap_or(0);
-                    let f = f | toks.parts_of(t).fold(0, |a, p| {
-                        a | self.cues.get(p).copied().unwrap_or(0) & COMPOUND_HEADS
-                    });
-                    let f = f | self.compound_tail(stem);
+                    let product = toks
+                        .parts_of(t)
+                        .last()
+                        .is_some_and(|head| PRODUCT_HEADS.contains(&head));
+                    let heads = if product {
+                        COMPOUND_HEADS & !CLAIM
+                    } else {
+                        COMPOUND_HEADS
+                    };
+                    let f = f | toks
+                        .parts_of(t)
+                        .fold(0, |a, p| a | self.cues.get(p).copied().unwrap_or(0) & heads);
+                    let f = f | self.compound_tail(stem) & heads;
                     if first_word && f & WH != 0 {
                         question = true;
                     }
@@ -381,7 +403,11 @@ impl IntentRules {
         // An event, or an invoice or photos sent in: a claim, unless it is a general
         // question about cover ("Ist ein Wasserschaden mitversichert?").
         let concrete = flags & (FIRST_PERSON | MATERIAL | ATTACHED) != 0 || !question;
-        if (flags & CLAIM != 0 && concrete)
+        // Praise or a complaint about how a claim was handled names it without reporting
+        // one ("Super, dass das mit dem Glasschaden so unkompliziert geklappt hat").
+        let judged = complaint || out.contains(&Intent::Praise);
+        let reported = flags & EVENT != 0 || !judged;
+        if (flags & CLAIM != 0 && concrete && reported)
             || flags & ATTACHED != 0
             || (flags & MATERIAL != 0 && flags & (FIRST_PERSON | REPORT) != 0 && !question)
         {
