@@ -334,28 +334,41 @@ fn a_compound_reaches_the_topic_of_its_tail() {
     assert_eq!(r.topics, ["health"], "{r:?}");
 }
 
+type MultiLabelEval = fn(
+    &std::path::Path,
+    &mut dyn std::io::Write,
+) -> anyhow::Result<resonanz_analysis::tools::LabelScore>;
+
+/// Each labelled file scores above its micro-F1 floor and holds at least `min_texts`.
+fn assert_label_floors(eval: MultiLabelEval, files: [(&str, f64); 2], min_texts: usize) {
+    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    for (file, floor) in files {
+        let score = eval(&testdata.join(file), &mut Vec::new()).unwrap();
+        assert!(score.total.f1() > floor, "{file}: {}", score.total.f1());
+        assert!(score.texts >= min_texts, "{file}");
+    }
+}
+
 /// Topic labels written from the topics' meaning, not from the taxonomy's terms.
 #[test]
 fn topics_are_found_on_labelled_customer_texts() {
     use resonanz_analysis::tools::run_eval_topics;
-    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    for (file, floor) in [("topics_dev.tsv", 0.85), ("topics_test.tsv", 0.84)] {
-        let score = run_eval_topics(&testdata.join(file), &mut Vec::new()).unwrap();
-        assert!(score.total.f1() > floor, "{file}: {}", score.total.f1());
-        assert!(score.texts >= 200, "{file}");
-    }
+    assert_label_floors(
+        run_eval_topics,
+        [("topics_dev.tsv", 0.85), ("topics_test.tsv", 0.84)],
+        200,
+    );
 }
 
 /// Intent labels written from what a message does, not from the cue lists.
 #[test]
 fn intents_are_found_on_labelled_customer_messages() {
     use resonanz_analysis::tools::run_eval_intents;
-    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    for (file, floor) in [("intents_dev.tsv", 0.84), ("intents_test.tsv", 0.80)] {
-        let score = run_eval_intents(&testdata.join(file), &mut Vec::new()).unwrap();
-        assert!(score.total.f1() > floor, "{file}: {}", score.total.f1());
-        assert!(score.texts >= 150, "{file}");
-    }
+    assert_label_floors(
+        run_eval_intents,
+        [("intents_dev.tsv", 0.84), ("intents_test.tsv", 0.80)],
+        150,
+    );
 }
 
 #[test]
