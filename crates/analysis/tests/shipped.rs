@@ -167,22 +167,20 @@ fn live_prior_shift_moves_predictions() {
     assert!(after[2] < before[2]);
 }
 
-/// Needs ../shared/data beside the repository; skipped with a note when it is absent.
-#[test]
-fn shipped_model_beats_the_lexicon_on_potts_test() {
-    use resonanz_analysis::data::Format;
+/// Sentiment scores of the shipped model and of the lexicon baseline on one file.
+fn shipped_and_lexicon(
+    data: std::path::PathBuf,
+    format: resonanz_analysis::data::Format,
+) -> (
+    resonanz_analysis::metrics::Confusion,
+    resonanz_analysis::metrics::Confusion,
+) {
     use resonanz_analysis::tools::{Baseline, EvalOptions, Task, run_eval};
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/potts/potts_tweets.tsv");
-    if !path.exists() {
-        eprintln!("note: {} missing, skipping", path.display());
-        return;
-    }
     let mut opts = EvalOptions {
         task: Task::Sentiment,
         model: None,
-        data: path,
-        format: Format::Potts,
+        data,
+        format,
         split: None,
         predictions: None,
         baseline: None,
@@ -194,6 +192,20 @@ fn shipped_model_beats_the_lexicon_on_potts_test() {
     let model = run_eval(&opts, &mut Vec::new()).unwrap();
     opts.baseline = Some(Baseline::Lexicon);
     let lex = run_eval(&opts, &mut Vec::new()).unwrap();
+    (model, lex)
+}
+
+/// Needs ../shared/data beside the repository; skipped with a note when it is absent.
+#[test]
+fn shipped_model_beats_the_lexicon_on_potts_test() {
+    use resonanz_analysis::data::Format;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/potts/potts_tweets.tsv");
+    if !path.exists() {
+        eprintln!("note: {} missing, skipping", path.display());
+        return;
+    }
+    let (model, lex) = shipped_and_lexicon(path, Format::Potts);
     assert!(model.macro_f1() > lex.macro_f1() + 0.05);
     assert!(model.prf(0).2 > lex.prf(0).2, "negative-class F1");
     assert!(model.macro_f1() > 0.62, "{}", model.macro_f1());
@@ -298,29 +310,14 @@ fn ordinary_complaints_are_not_offensive_and_insults_are() {
 #[test]
 fn shipped_model_reads_insurance_customer_feedback() {
     use resonanz_analysis::data::Format;
-    use resonanz_analysis::tools::{Baseline, EvalOptions, Task, run_eval};
     for (file, floor) in [
         ("insurance_dev.tsv", 0.80),
         ("customer_feedback_dev.tsv", 0.85),
     ] {
-        let mut opts = EvalOptions {
-            task: Task::Sentiment,
-            model: None,
-            data: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata")
-                .join(file),
-            format: Format::Tsv,
-            split: None,
-            predictions: None,
-            baseline: None,
-            cv: None,
-            adapt: false,
-            bits: 18,
-            resample: None,
-        };
-        let model = run_eval(&opts, &mut Vec::new()).unwrap();
-        opts.baseline = Some(Baseline::Lexicon);
-        let lex = run_eval(&opts, &mut Vec::new()).unwrap();
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(file);
+        let (model, lex) = shipped_and_lexicon(data, Format::Tsv);
         assert!(model.macro_f1() > floor, "{file}: {}", model.macro_f1());
         assert!(model.macro_f1() > lex.macro_f1() + 0.1, "{file}");
     }
