@@ -1332,10 +1332,20 @@ macro_rules! dispatch {
     };
 }
 
+/// `:memory:` or a `mode=memory` URI: SQLite keeps no file for it.
+fn is_in_memory(path: &std::path::Path) -> bool {
+    let name = path.to_string_lossy();
+    name.starts_with(":memory:") || name.contains("mode=memory")
+}
+
 /// Serialises setting up one SQLite file (WAL switch, migrations) across
 /// processes, e.g. `resonanz import` beside a starting server: held until the
 /// returned file is dropped.
-async fn lock_sqlite_setup(path: &std::path::Path) -> Result<std::fs::File> {
+async fn lock_sqlite_setup(path: &std::path::Path) -> Result<Option<std::fs::File>> {
+    // An in-memory database has no file another process could open.
+    if is_in_memory(path) {
+        return Ok(None);
+    }
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".setup-lock");
     let lock_path = std::path::PathBuf::from(lock_path);
@@ -1346,7 +1356,7 @@ async fn lock_sqlite_setup(path: &std::path::Path) -> Result<std::fs::File> {
             .write(true)
             .open(&lock_path)?;
         file.lock()?;
-        Ok::<_, std::io::Error>(file)
+        Ok::<_, std::io::Error>(Some(file))
     })
     .await
     .map_err(|err| StoreError::Io(err.to_string()))?
@@ -1420,10 +1430,7 @@ impl Backend {
     /// The SQLite database file; `None` for PostgreSQL or an in-memory database.
     pub fn sqlite_file(&self) -> Option<&std::path::Path> {
         match self {
-            Backend::Sqlite { path, .. } => {
-                let name = path.to_string_lossy();
-                (!name.starts_with(":memory:") && !name.contains("mode=memory")).then_some(path)
-            }
+            Backend::Sqlite { path, .. } => (!is_in_memory(path)).then_some(path),
             Backend::Postgres(_) => None,
         }
     }

@@ -101,3 +101,11 @@ async fn in_memory_and_postgres_stores_have_no_journal() {
     assert!(!store.has_accept_journal());
     store.close().await;
 }
+
+#[tokio::test]
+async fn an_in_memory_store_leaves_no_lock_file_behind() {
+    let store = Store::open("sqlite::memory:", journaled()).await.unwrap();
+    store.close().await;
+    // Tests run in the crate's directory: nothing may appear there.
+    assert!(!std::path::Path::new(":memory:.setup-lock").exists());
+}
