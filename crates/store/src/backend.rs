@@ -143,6 +143,30 @@ macro_rules! backend_sql {
             type Db = $db;
             type Tx<'c> = sqlx::Transaction<'c, Db>;
 
+            /// Runs one multi-row statement per chunk and returns the rows each
+            /// changed. sqlx executes on its own worker thread, so while SQLite
+            /// runs one statement this task builds the next one's binds instead
+            /// of the two taking turns.
+            async fn execute_chunks<'i, T>(
+                tx: &mut Tx<'_>,
+                items: &'i [T],
+                rows_per_statement: usize,
+                build: impl Fn(&'i [T]) -> sqlx::QueryBuilder<Db>,
+            ) -> Result<Vec<u64>> {
+                let mut chunks = items.chunks(rows_per_statement);
+                let mut next = chunks.next().map(&build);
+                let mut affected = Vec::with_capacity(items.len().div_ceil(rows_per_statement.max(1)));
+                while let Some(mut query) = next.take() {
+                    let (result, built) = futures::join!(
+                        query.build().execute(&mut **tx),
+                        async { chunks.next().map(&build) }
+                    );
+                    affected.push(result?.rows_affected());
+                    next = built;
+                }
+                Ok(affected)
+            }
+
             pub(crate) async fn apply(
                 conn: &mut <Db as sqlx::Database>::Connection,
                 projections: &[&Projection],
@@ -358,15 +382,17 @@ macro_rules! backend_sql {
                 let base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM raw_events")
                     .fetch_one(&mut **tx)
                     .await?;
-                let mut inserted = 0u64;
-                for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+                let inserted: u64 = execute_chunks(tx, &fresh, ROWS_PER_STATEMENT, |chunk| {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO raw_events (source, dedupe_key, received_at, verification, payload, parse_error, projected) ",
                     );
                     push_raw_values(&mut query, chunk, projected);
                     query.push(" ON CONFLICT (source, dedupe_key) DO NOTHING");
-                    inserted += query.build().execute(&mut **tx).await?.rows_affected();
-                }
+                    query
+                })
+                .await?
+                .into_iter()
+                .sum();
                 let mut ids: HashMap<(&str, &str), i64> = HashMap::with_capacity(fresh.len());
                 if inserted == fresh.len() as u64 {
                     let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM raw_events")
@@ -939,8 +965,8 @@ macro_rules! backend_sql {
                 mentions: &[MentionInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
-                let mut seen = HashSet::new();
-                for chunk in mentions.chunks(ROWS_PER_STATEMENT / 2) {
+                let per_statement = ROWS_PER_STATEMENT / 2;
+                let affected = execute_chunks(tx, mentions, per_statement, |chunk| {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO mentions (id, platform, external_id, url, author_handle, author_name, followers, verified, \
                          body, lang, reshares, replies, likes, parent, published_at, analysis, raw_event_id) ",
@@ -966,7 +992,11 @@ macro_rules! backend_sql {
                             .push_bind(item.raw_id);
                     });
                     query.push(" ON CONFLICT (id) DO NOTHING");
-                    let affected = query.build().execute(&mut **tx).await?.rows_affected();
+                    query
+                })
+                .await?;
+                let mut seen = HashSet::new();
+                for (chunk, affected) in mentions.chunks(per_statement).zip(affected) {
                     let keys: Vec<(&str, i64)> = chunk.iter().map(|i| (i.mention.id.as_str(), i.raw_id)).collect();
                     let stored = stored_now(tx, "mentions", &keys, affected, &mut seen).await?;
                     for (item, _) in chunk.iter().zip(stored).filter(|(_, stored)| *stored) {
@@ -985,8 +1015,8 @@ macro_rules! backend_sql {
                 reviews: &[ReviewInsert<'_>],
                 events: &mut EventBuffer,
             ) -> Result<()> {
-                let mut seen = HashSet::new();
-                for chunk in reviews.chunks(ROWS_PER_STATEMENT / 2) {
+                let per_statement = ROWS_PER_STATEMENT / 2;
+                let affected = execute_chunks(tx, reviews, per_statement, |chunk| {
                     let mut query = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO reviews (id, portal, external_id, product, stars, title, body, author, published_at, analysis, raw_event_id) ",
                     );
@@ -1005,7 +1035,11 @@ macro_rules! backend_sql {
                             .push_bind(item.raw_id);
                     });
                     query.push(" ON CONFLICT (id) DO NOTHING");
-                    let affected = query.build().execute(&mut **tx).await?.rows_affected();
+                    query
+                })
+                .await?;
+                let mut seen = HashSet::new();
+                for (chunk, affected) in reviews.chunks(per_statement).zip(affected) {
                     let keys: Vec<(&str, i64)> = chunk.iter().map(|i| (i.review.id.as_str(), i.raw_id)).collect();
                     let stored = stored_now(tx, "reviews", &keys, affected, &mut seen).await?;
                     for (item, _) in chunk.iter().zip(stored).filter(|(_, stored)| *stored) {
@@ -1021,8 +1055,7 @@ macro_rules! backend_sql {
             async fn insert_events(tx: &mut Tx<'_>, buffer: EventBuffer) -> Result<Vec<EventEnvelope>> {
                 let mut events = buffer.events;
                 events.sort_by_key(|(raw_id, position, sub, _, _)| (*raw_id, *position, *sub));
-                let mut envelopes = Vec::with_capacity(events.len());
-                for chunk in events.chunks(ROWS_PER_STATEMENT) {
+                let insert = |chunk: &[(i64, usize, usize, Timestamp, DomainEvent)]| {
                     let mut query = sqlx::QueryBuilder::<Db>::new("INSERT INTO events (at, kind, payload, raw_event_id) ");
                     query.push_values(chunk, |mut row, (raw_id, _, _, at, event)| {
                         row.push_bind(at.0)
@@ -1030,25 +1063,32 @@ macro_rules! backend_sql {
                             .push_bind(to_json(event))
                             .push_bind(*raw_id);
                     });
-                    let seqs: Vec<i64> = if SINGLE_WRITER {
-                        // As for raw events: consecutive rowids after the maximum.
-                        let base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
-                            .fetch_one(&mut **tx)
-                            .await?;
-                        query.build().execute(&mut **tx).await?;
-                        (base + 1..=base + chunk.len() as i64).collect()
-                    } else {
+                    query
+                };
+                let seqs: Vec<i64> = if SINGLE_WRITER {
+                    // As for raw events: consecutive rowids after the maximum.
+                    let base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    execute_chunks(tx, &events, ROWS_PER_STATEMENT, insert).await?;
+                    (base + 1..=base + events.len() as i64).collect()
+                } else {
+                    let mut seqs = Vec::with_capacity(events.len());
+                    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+                        let mut query = insert(chunk);
                         query.push(" RETURNING seq");
-                        let mut seqs: Vec<i64> = query.build_query_scalar().fetch_all(&mut **tx).await?;
+                        let mut chunk_seqs: Vec<i64> = query.build_query_scalar().fetch_all(&mut **tx).await?;
                         // Identity values of one statement ascend in row order.
-                        seqs.sort_unstable();
-                        seqs
-                    };
-                    for (seq, (_, _, _, at, event)) in seqs.into_iter().zip(chunk) {
-                        envelopes.push(EventEnvelope { seq, at: *at, event: event.clone() });
+                        chunk_seqs.sort_unstable();
+                        seqs.extend(chunk_seqs);
                     }
-                }
-                Ok(envelopes)
+                    seqs
+                };
+                Ok(seqs
+                    .into_iter()
+                    .zip(events)
+                    .map(|(seq, (_, _, _, at, event))| EventEnvelope { seq, at, event })
+                    .collect())
             }
 
             pub(crate) async fn reset_projections(pool: &Pool<Db>) -> Result<()> {
