@@ -146,7 +146,8 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         }
     });
 
-    let mut traffic_stop = stop_rx.clone();
+    // Traffic stops first, so the last counts are taken from a running store.
+    let (traffic_stop_tx, mut traffic_stop) = tokio::sync::watch::channel(false);
     let traffic_sim = sim.clone();
     let traffic = tokio::spawn(async move {
         resonanz_sim::run_traffic(
@@ -174,27 +175,36 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
-            _ = ticker.tick() => {
-                let counts = store.counts().await?;
-                println!(
-                    "  ── {} raw events · {} contacts · {} conversations · {} messages · {} mentions · {} unrecognized kept",
-                    counts.raw_events, counts.contacts, counts.conversations, counts.messages, counts.mentions, counts.unrecognized
-                );
-            }
+            _ = ticker.tick() => println!("  ── {}", stored_summary(&store.counts().await?)),
         }
         if deadline.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
     }
-    let _ = stop_tx.send(true);
+    let _ = traffic_stop_tx.send(true);
     let stats = traffic.await.context("traffic task")?;
+    store.flush().await?;
+    let counts = store.counts().await?;
+    let _ = stop_tx.send(true);
     server.await.context("server task")??;
     printer.abort();
     sim.shutdown().await;
-    let counts = store.counts().await.ok();
-    println!("\nstopped: {stats:?}");
-    if let Some(counts) = counts {
-        println!("stored: {counts:?}");
-    }
+    println!(
+        "\nstopped: simulated customers sent {} messages, {} not acknowledged",
+        stats.messages, stats.failed
+    );
+    println!("stored:  {}", stored_summary(&counts));
     Ok(())
+}
+
+fn stored_summary(counts: &resonanz_store::Counts) -> String {
+    format!(
+        "{} raw events · {} contacts · {} conversations · {} messages · {} mentions · {} unrecognized kept",
+        counts.raw_events,
+        counts.contacts,
+        counts.conversations,
+        counts.messages,
+        counts.mentions,
+        counts.unrecognized
+    )
 }

@@ -1,0 +1,58 @@
+//! `resonanz demo`, the README's first command: it starts the server and the
+//! simulator, imports the sample mentions, lets simulated customers write in
+//! and stops by itself with everything it was sent stored.
+
+use resonanz_store::{Store, StoreOptions};
+use std::process::Command;
+
+#[tokio::test]
+async fn the_demo_shows_customer_messages_flowing_into_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_resonanz"))
+        .current_dir(dir.path())
+        .args(["demo", "--seconds", "4", "--rate", "5", "--port", "0"])
+        .args(["--database", &database])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("webhook handshake (GET hub.challenge): verified"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("imported 2000 historical mentions"),
+        "{stdout}"
+    );
+    // Each stored customer message is printed with its analysis.
+    let printed = stdout
+        .lines()
+        .filter(|line| line.contains(" → ") && line.trim_start().starts_with("whatsapp"))
+        .count();
+    assert!(printed > 0, "no WhatsApp message printed: {stdout}");
+    assert!(stdout.contains(", 0 not acknowledged"), "{stdout}");
+
+    let stored = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("stored:"))
+        .unwrap_or_else(|| panic!("no closing summary: {stdout}"));
+    let store = Store::open(&database, StoreOptions::default())
+        .await
+        .unwrap();
+    let counts = store.counts().await.unwrap();
+    store.close().await;
+    assert_eq!(counts.mentions, 2000);
+    assert!(counts.messages as usize >= printed);
+    assert_eq!(counts.parse_errors, 0);
+    // The summary is what the database holds after the stop.
+    assert!(
+        stored.contains(&format!("{} messages", counts.messages)),
+        "summary {stored:?} against {counts:?}"
+    );
+}
