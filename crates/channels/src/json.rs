@@ -75,10 +75,10 @@ pub(crate) fn unix_seconds(value: Option<&Value>) -> Option<Timestamp> {
         Value::Number(n) => n.as_i64()?,
         _ => return None,
     };
-    // Keep the multiplication from overflowing on hostile input.
-    (0..=i64::MAX / 1000)
-        .contains(&secs)
-        .then(|| Timestamp::from_secs(secs))
+    if secs < 0 {
+        return None;
+    }
+    Timestamp::checked_from_secs(secs)
 }
 
 /// Messenger/Instagram milliseconds (numbers; strings accepted).

@@ -16,6 +16,14 @@ impl Timestamp {
     pub const fn from_secs(secs: i64) -> Self {
         Self(secs * 1000)
     }
+    /// For counts from outside (webhooks, imports): `None` when the seconds
+    /// do not fit in milliseconds, instead of overflowing.
+    pub const fn checked_from_secs(secs: i64) -> Option<Self> {
+        match secs.checked_mul(1000) {
+            Some(ms) => Some(Self(ms)),
+            None => None,
+        }
+    }
     pub const fn millis(self) -> i64 {
         self.0
     }
@@ -36,7 +44,7 @@ impl Timestamp {
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim();
         if let Ok(secs) = text.parse::<i64>() {
-            return Some(Self::from_secs(secs));
+            return Self::checked_from_secs(secs);
         }
         let parsed =
             time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
@@ -98,6 +106,9 @@ mod tests {
             Some(Timestamp(1_704_067_200_000))
         );
         assert_eq!(Timestamp::parse("gestern"), None);
+        // Seconds beyond what milliseconds can hold are no time (found by fuzzing).
+        assert_eq!(Timestamp::parse("80000000000000000"), None);
+        assert_eq!(Timestamp::parse("-9223372036854775808"), None);
         assert_eq!(
             Timestamp(1_704_067_200_000).to_rfc3339(),
             "2024-01-01T00:00:00Z"

@@ -203,7 +203,7 @@ fn timestamp(record: &Map<String, Value>, field: &'static str) -> Result<Timesta
     match record.get(field) {
         Some(Value::Number(n)) => {
             n.as_i64()
-                .map(Timestamp::from_secs)
+                .and_then(Timestamp::checked_from_secs)
                 .ok_or(ImportError::Invalid {
                     field,
                     reason: format!("expected unix seconds, got {n}"),
@@ -277,6 +277,14 @@ mod tests {
             (
                 r#"{"id":"1","platform":"x","text":"t","published_at":"gestern"}"#,
                 "expected RFC 3339",
+            ),
+            (
+                r#"{"id":"1","platform":"x","text":"t","published_at":80000000000000000}"#,
+                "expected unix seconds",
+            ),
+            (
+                r#"{"id":"1","platform":"x","text":"t","published_at":"80000000000000000"}"#,
+                "expected RFC 3339 time or unix seconds",
             ),
             (
                 r#"{"id":"1","platform":"x","text":"t","published_at":1,"likes":-3}"#,
