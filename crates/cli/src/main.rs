@@ -184,7 +184,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Replay => {
             let store = open_store(&settings).await?;
             let started = std::time::Instant::now();
-            let replayed = Pipeline::shipped().replay(&store, 2000).await;
+            let total = store.counts().await?.raw_events;
+            let bar = replay_progress(total.max(0) as u64);
+            let replayed = Pipeline::shipped()
+                .replay_with_progress(&store, 2000, |done| bar.set_position(done))
+                .await;
+            bar.finish_and_clear();
             let counts = store.counts().await;
             store.close().await;
             let replayed = replayed?;
@@ -230,4 +235,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             unreachable!("handled before the runtime starts")
         }
     }
+}
+
+/// A bar over the raw log for `replay`, drawn only on a terminal.
+fn replay_progress(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} raw events ({per_sec}, {eta} left)",
+        )
+        .expect("valid progress template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }

@@ -168,3 +168,48 @@ async fn killing_an_import_midway_leaves_whole_batches_and_a_rerun_completes_it(
         (total as i64, total as i64, total as i64)
     );
 }
+
+async fn snapshot(db: &Path) -> Vec<String> {
+    let store = Store::open(
+        &format!("sqlite://{}", db.display()),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    let snapshot = store.snapshot().await.unwrap();
+    store.close().await;
+    snapshot
+}
+
+#[tokio::test]
+async fn replay_rebuilds_an_imported_file_exactly_across_many_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("replay.db");
+    let file = dir.path().join("mentions.jsonl");
+    // More raw events than one replay batch (2,000), so reading the next batch
+    // overlaps committing this one.
+    let lines: String = (0..4_500)
+        .map(|i| {
+            format!(
+                "{{\"id\":\"{i}\",\"platform\":\"x\",\"author\":\"kunde{}\",\"text\":\"Meine Schadenmeldung Nummer {i} ist seit Tagen offen\",\"published_at\":{}}}\n",
+                i % 17,
+                1_700_000_000 + i
+            )
+        })
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let imported = resonanz(&db).arg("import").arg(&file).output().unwrap();
+    assert!(imported.status.success());
+    let before = snapshot(&db).await;
+
+    let output = resonanz(&db).arg("replay").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("replayed 4500 raw events"), "{stdout}");
+    assert!(stdout.contains("4500 mentions"), "{stdout}");
+    assert_eq!(snapshot(&db).await, before);
+}

@@ -5,7 +5,7 @@
 use resonanz_core::analysis::Analysis;
 use resonanz_core::import::{ImportItem, parse_record};
 use resonanz_core::{Channel, Inbound, RawEvent, Source};
-use resonanz_store::{ProjectedItem, Projection, Store};
+use resonanz_store::{ProjectedItem, Projection, Store, StoreError};
 use std::sync::Arc;
 
 /// The text analyser seam (implemented by `resonanz-analysis`).
@@ -89,17 +89,59 @@ impl Pipeline {
 
     /// Rebuilds every projection from the raw log; returns the raw events replayed.
     pub async fn replay(&self, store: &Store, batch: i64) -> resonanz_store::Result<u64> {
+        self.replay_with_progress(store, batch, |_| {}).await
+    }
+
+    /// [`Pipeline::replay`], telling `progress` how many raw events are
+    /// projected so far. The next batch is read, parsed and analysed while
+    /// the current one commits; batches commit in the log's order, so the
+    /// projections are the same as one by one.
+    pub async fn replay_with_progress(
+        &self,
+        store: &Store,
+        batch: i64,
+        progress: impl Fn(u64),
+    ) -> resonanz_store::Result<u64> {
         store.reset_projections().await?;
-        let mut after = 0;
+        let (batches, mut projected) = tokio::sync::mpsc::channel::<Vec<Projection>>(2);
+        let reader = {
+            let (store, pipeline) = (store.clone(), self.clone());
+            tokio::spawn(async move {
+                let mut after = 0;
+                loop {
+                    let raws = store.raw_events_after(after, batch).await?;
+                    let Some(last) = raws.last() else {
+                        return Ok::<(), StoreError>(());
+                    };
+                    after = last.id.map(|id| id.0).unwrap_or(after);
+                    let pipeline = pipeline.clone();
+                    let projections = tokio::task::spawn_blocking(move || {
+                        raws.into_iter()
+                            .map(|raw| pipeline.project(raw))
+                            .collect::<Vec<_>>()
+                    })
+                    .await
+                    .map_err(|err| StoreError::Io(format!("replay analysis: {err}")))?;
+                    if batches.send(projections).await.is_err() {
+                        // The committing side stopped; it reports why.
+                        return Ok(());
+                    }
+                }
+            })
+        };
         let mut replayed = 0u64;
-        loop {
-            let raws = store.raw_events_after(after, batch).await?;
-            let Some(last) = raws.last() else { break };
-            after = last.id.map(|id| id.0).unwrap_or(after);
-            replayed += raws.len() as u64;
-            let projections = raws.into_iter().map(|raw| self.project(raw)).collect();
-            store.reproject(projections).await?;
+        while let Some(projections) = projected.recv().await {
+            let count = projections.len() as u64;
+            if let Err(err) = store.reproject(projections).await {
+                reader.abort();
+                return Err(err);
+            }
+            replayed += count;
+            progress(replayed);
         }
+        reader
+            .await
+            .map_err(|err| StoreError::Io(format!("replay reader: {err}")))??;
         Ok(replayed)
     }
 }
