@@ -8,7 +8,7 @@ use resonanz_core::import::{ImportItem, parse_record, record_from_csv_row, recor
 use resonanz_core::{Clock, Inbound, RawEvent, SystemClock, Verification};
 use resonanz_server::Pipeline;
 use resonanz_store::{IngestOutcome, Projection, Store};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -111,22 +111,35 @@ fn for_each_record(
             }
         }
         ImportFormat::Csv => {
-            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-            let headers: Vec<String> = reader
-                .headers()
+            let delimiter = sniff_csv_delimiter(path)?;
+            // Lines end at '\n' only, so a CRLF file (Windows, Excel) counts its
+            // lines like any other; the '\r' left on a row's last cell is cut.
+            let mut reader = csv::ReaderBuilder::new()
+                .flexible(true)
+                .delimiter(delimiter)
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_reader(file);
+            let mut headers: Vec<String> = reader
+                .byte_headers()
                 .with_context(|| format!("reading the CSV header of {}", path.display()))?
                 .iter()
-                .map(str::to_owned)
+                .map(decode_csv_cell)
                 .collect();
-            let mut row = csv::StringRecord::new();
+            cut_carriage_return(&mut headers);
+            // Excel's "CSV UTF-8" starts with a byte order mark.
+            if let Some(first) = headers.first_mut() {
+                *first = first.trim_start_matches('\u{feff}').to_owned();
+            }
+            let mut row = csv::ByteRecord::new();
             loop {
                 let line_before = reader.position().line();
-                match reader.read_record(&mut row) {
+                match reader.read_byte_record(&mut row) {
                     Ok(false) => break,
                     Ok(true) => {
                         let line = row.position().map_or(line_before, |p| p.line());
                         let offset = reader.position().byte();
-                        let cells: Vec<String> = row.iter().map(str::to_owned).collect();
+                        let mut cells: Vec<String> = row.iter().map(decode_csv_cell).collect();
+                        cut_carriage_return(&mut cells);
                         let record = if cells.len() != headers.len() {
                             Record::Bad(Reject {
                                 line,
@@ -169,6 +182,54 @@ fn for_each_record(
         }
     }
     Ok(())
+}
+
+/// Comma, semicolon (what Excel writes with German settings) or tab:
+/// whichever the header line holds most of outside quotes; comma on a tie.
+fn sniff_csv_delimiter(path: &Path) -> anyhow::Result<u8> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut header = Vec::new();
+    BufReader::new(file)
+        .take(64 * 1024)
+        .read_until(b'\n', &mut header)
+        .with_context(|| format!("reading the CSV header of {}", path.display()))?;
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
+    let mut quoted = false;
+    for byte in header {
+        if byte == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(count) = counts.iter_mut().find(|(d, _)| *d == byte) {
+            count.1 += 1;
+        }
+    }
+    let (delimiter, _) = counts.into_iter().fold((b',', 0), |best, candidate| {
+        if candidate.1 > best.1 {
+            candidate
+        } else {
+            best
+        }
+    });
+    Ok(delimiter)
+}
+
+fn cut_carriage_return(cells: &mut [String]) {
+    if let Some(last) = cells.last_mut()
+        && last.ends_with('\r')
+    {
+        last.pop();
+    }
+}
+
+/// A CSV cell as text: UTF-8 as it is, anything else read as Windows-1252,
+/// which Excel writes for "CSV (Trennzeichen-getrennt)" on German systems.
+fn decode_csv_cell(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
+    }
 }
 
 fn projection(

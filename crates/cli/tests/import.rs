@@ -114,6 +114,64 @@ async fn csv_rows_import_like_json_lines() {
     assert_eq!(counts(&db).await.reviews, 2);
 }
 
+/// What Excel writes with German settings: semicolons, CRLF, and either a
+/// UTF-8 byte order mark ("CSV UTF-8") or Windows-1252 ("CSV (Trennzeichen-getrennt)").
+#[tokio::test]
+async fn excel_csv_files_with_semicolons_and_either_encoding_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("excel.db");
+    let utf8 = dir.path().join("utf8.csv");
+    let mut bytes = b"\xef\xbb\xbfid;platform;author;published_at;text\r\n".to_vec();
+    bytes.extend_from_slice(
+        "u1;x;kunde1;2024-01-02T10:00:00Z;\"Schäden; seit Wochen offen\"\r\n\
+         u2;myspace;kunde1;2024-01-02T10:00:00Z;falsche Plattform\r\n"
+            .as_bytes(),
+    );
+    std::fs::write(&utf8, bytes).unwrap();
+    let ansi = dir.path().join("ansi.csv");
+    std::fs::write(
+        &ansi,
+        b"id;platform;author;text;published_at\r\nw1;forum;kunde2;Gro\xdfartige Beratung, danke \x84Team\x93!;1704190000\r\n",
+    )
+    .unwrap();
+    for (file, rejected) in [(&utf8, 1), (&ansi, 0)] {
+        let output = resonanz(&db).arg("import").arg(file).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stdout.contains("1 imported") && stdout.contains(&format!("{rejected} rejected")),
+            "{}: {stdout}{stderr}",
+            file.display(),
+        );
+        if rejected > 0 {
+            // Line numbers count CRLF lines like any other: the header is line 1.
+            assert!(stderr.contains("line 3: field `platform`"), "{stderr}");
+        }
+    }
+    let store = Store::open(
+        &format!("sqlite://{}", db.display()),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    let mut bodies: Vec<String> = store
+        .recent_mentions(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|mention| mention.body)
+        .collect();
+    store.close().await;
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        vec![
+            "Großartige Beratung, danke „Team“!".to_owned(),
+            "Schäden; seit Wochen offen".to_owned(),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn killing_an_import_midway_leaves_whole_batches_and_a_rerun_completes_it() {
     let dir = tempfile::tempdir().unwrap();
