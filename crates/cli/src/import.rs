@@ -93,7 +93,11 @@ fn for_each_record(
                 }
                 number += 1;
                 offset += read as u64;
-                let text = line.trim_end_matches(['\n', '\r']);
+                let mut text = line.trim_end_matches(['\n', '\r']);
+                if number == 1 {
+                    // Windows editors may start a UTF-8 file with a byte order mark.
+                    text = text.trim_start_matches('\u{feff}');
+                }
                 if text.trim().is_empty() {
                     continue;
                 }

@@ -114,6 +114,21 @@ async fn csv_rows_import_like_json_lines() {
     assert_eq!(counts(&db).await.reviews, 2);
 }
 
+#[tokio::test]
+async fn a_jsonl_file_saved_with_a_byte_order_mark_imports_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bom.db");
+    let file = dir.path().join("bom.jsonl");
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend_from_slice(MIXED.lines().next().unwrap().as_bytes());
+    bytes.extend_from_slice(b"\r\n");
+    std::fs::write(&file, bytes).unwrap();
+    let output = resonanz(&db).arg("import").arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1 imported"), "{stdout}");
+    assert_eq!(counts(&db).await.mentions, 1);
+}
+
 /// What Excel writes with German settings: semicolons, CRLF, and either a
 /// UTF-8 byte order mark ("CSV UTF-8") or Windows-1252 ("CSV (Trennzeichen-getrennt)").
 #[tokio::test]
