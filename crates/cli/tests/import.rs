@@ -146,7 +146,7 @@ async fn excel_csv_files_with_semicolons_and_either_encoding_import() {
     let ansi = dir.path().join("ansi.csv");
     std::fs::write(
         &ansi,
-        b"id;platform;author;text;published_at\r\nw1;forum;kunde2;Gro\xdfartige Beratung, danke \x84Team\x93!;1704190000\r\n",
+        b"id;platform;author;text;published_at\r\nw1;forum;kunde2;Gro\xdfartige Beratung, danke \x84Team\x93!;02.01.2024 11:00\r\n",
     )
     .unwrap();
     for (file, rejected) in [(&utf8, 1), (&ansi, 0)] {
@@ -169,15 +169,18 @@ async fn excel_csv_files_with_semicolons_and_either_encoding_import() {
     )
     .await
     .unwrap();
-    let mut bodies: Vec<String> = store
-        .recent_mentions(10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|mention| mention.body)
+    let mentions = store.recent_mentions(10).await.unwrap();
+    let mut bodies: Vec<String> = mentions
+        .iter()
+        .map(|mention| mention.body.clone())
         .collect();
     store.close().await;
     bodies.sort();
+    // Excel's German date is German local time: 11:00 CET is 10:00 UTC.
+    assert!(
+        mentions.iter().all(|m| m.published_at == 1_704_189_600_000),
+        "{mentions:?}"
+    );
     assert_eq!(
         bodies,
         vec![

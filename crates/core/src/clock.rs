@@ -53,6 +53,67 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// `05.12.2026`, `05.12.2026 14:30` or `05.12.2026 14:30:15`, how Excel
+    /// shows dates with German settings, read as German local time: CET, and
+    /// CEST from the last Sunday of March to the last Sunday of October
+    /// (01:00 UTC both). In the repeated autumn hour the summer time wins.
+    pub fn parse_german_local(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (date, clock) = match text.split_once(' ') {
+            Some((date, clock)) => (date, Some(clock.trim())),
+            None => (text, None),
+        };
+        let mut parts = date.split('.');
+        let day: u8 = parts.next()?.parse().ok()?;
+        let month: u8 = parts.next()?.parse().ok()?;
+        let year_text = parts.next()?;
+        // A two-digit year ("05.12.26") could be any century.
+        if parts.next().is_some() || year_text.len() != 4 {
+            return None;
+        }
+        let year: i32 = year_text.parse().ok()?;
+        let (hour, minute, second) = match clock {
+            None => (0, 0, 0),
+            Some(clock) => {
+                let mut fields = clock.split(':');
+                let hour: u8 = fields.next()?.parse().ok()?;
+                let minute: u8 = fields.next()?.parse().ok()?;
+                let second: u8 = fields.next().map_or(Some(0), |s| s.parse().ok())?;
+                if fields.next().is_some() {
+                    return None;
+                }
+                (hour, minute, second)
+            }
+        };
+        let local = time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day)
+            .ok()?
+            .with_hms(hour, minute, second)
+            .ok()?
+            .assume_utc();
+        let summer = local - time::Duration::hours(2);
+        let utc = if in_central_european_summer_time(summer) {
+            summer
+        } else {
+            local - time::Duration::hours(1)
+        };
+        Some(Self((utc.unix_timestamp_nanos() / 1_000_000) as i64))
+    }
+}
+
+/// The EU rule since 1996: summer time from 01:00 UTC on the last Sunday of
+/// March to 01:00 UTC on the last Sunday of October.
+fn in_central_european_summer_time(utc: time::OffsetDateTime) -> bool {
+    let change = |month: time::Month| {
+        let last = time::Date::from_calendar_date(utc.year(), month, month.length(utc.year()))
+            .expect("the last day of a month exists");
+        let sunday =
+            last - time::Duration::days(i64::from(last.weekday().number_days_from_sunday()));
+        sunday.with_hms(1, 0, 0).expect("01:00 exists").assume_utc()
+    };
+    utc >= change(time::Month::March) && utc < change(time::Month::October)
+}
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 }
@@ -113,6 +174,49 @@ mod tests {
             Timestamp(1_704_067_200_000).to_rfc3339(),
             "2024-01-01T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn german_excel_dates_are_german_local_time() {
+        let utc = |text: &str| Timestamp::parse_german_local(text).map(Timestamp::to_rfc3339);
+        // Winter: CET, one hour ahead of UTC.
+        assert_eq!(
+            utc("05.12.2026 14:30").as_deref(),
+            Some("2026-12-05T13:30:00Z")
+        );
+        assert_eq!(utc("5.1.2026").as_deref(), Some("2026-01-04T23:00:00Z"));
+        // Summer: CEST, two hours ahead.
+        assert_eq!(
+            utc("01.07.2025 08:15:30").as_deref(),
+            Some("2025-07-01T06:15:30Z")
+        );
+        // 2026 changes on 29 March and 25 October.
+        assert_eq!(
+            utc("29.03.2026 01:59").as_deref(),
+            Some("2026-03-29T00:59:00Z")
+        );
+        assert_eq!(
+            utc("29.03.2026 03:00").as_deref(),
+            Some("2026-03-29T01:00:00Z")
+        );
+        assert_eq!(
+            utc("25.10.2026 02:30").as_deref(),
+            Some("2026-10-25T00:30:00Z")
+        );
+        assert_eq!(
+            utc("25.10.2026 03:00").as_deref(),
+            Some("2026-10-25T02:00:00Z")
+        );
+        for wrong in [
+            "31.02.2026",
+            "05.12.26",
+            "2026-12-05",
+            "05.12.2026 25:00",
+            "05.12.2026 14:30:00:00",
+            "",
+        ] {
+            assert_eq!(Timestamp::parse_german_local(wrong), None, "{wrong}");
+        }
     }
 
     #[test]

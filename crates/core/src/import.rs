@@ -3,7 +3,8 @@
 //! One record per line (JSONL) or row (CSV with a header). Columns/fields:
 //! - `type`: `mention` (default) or `review`
 //! - mention: `id`*, `platform`* (x, facebook, instagram, youtube, tiktok, linkedin,
-//!   news, blog, forum, other), `text`*, `published_at`* (RFC 3339 or unix seconds),
+//!   news, blog, forum, other), `text`*, `published_at`* (RFC 3339, unix seconds or a German
+//!   `05.12.2026 14:30`, read as German local time),
 //!   `url`, `author`, `author_name`, `followers`, `verified`, `lang`, `reshares`,
 //!   `replies`, `likes`, `parent`
 //! - review: `id`*, `portal`*, `stars`* (1–5), `text`*, `published_at`*, `product`,
@@ -209,10 +210,14 @@ fn timestamp(record: &Map<String, Value>, field: &'static str) -> Result<Timesta
                     reason: format!("expected unix seconds, got {n}"),
                 })
         }
-        Some(Value::String(s)) => Timestamp::parse(s).ok_or_else(|| ImportError::Invalid {
-            field,
-            reason: format!("expected RFC 3339 time or unix seconds, got {s:?}"),
-        }),
+        Some(Value::String(s)) => Timestamp::parse(s)
+            .or_else(|| Timestamp::parse_german_local(s))
+            .ok_or_else(|| ImportError::Invalid {
+                field,
+                reason: format!(
+                    "expected RFC 3339 time, unix seconds or a German date (05.12.2026 14:30), got {s:?}"
+                ),
+            }),
         _ => Err(ImportError::Missing(field)),
     }
 }
@@ -284,7 +289,7 @@ mod tests {
             ),
             (
                 r#"{"id":"1","platform":"x","text":"t","published_at":"80000000000000000"}"#,
-                "expected RFC 3339 time or unix seconds",
+                "expected RFC 3339 time, unix seconds or a German date",
             ),
             (
                 r#"{"id":"1","platform":"x","text":"t","published_at":1,"likes":-3}"#,
