@@ -25,7 +25,8 @@ impl ImportFormat {
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase)
         {
-            Some(ext) if ext == "csv" => ImportFormat::Csv,
+            // The CSV reader finds the delimiter itself, tab included.
+            Some(ext) if ext == "csv" || ext == "tsv" => ImportFormat::Csv,
             _ => ImportFormat::Jsonl,
         }
     }

@@ -191,6 +191,22 @@ async fn excel_csv_files_with_semicolons_and_either_encoding_import() {
 }
 
 #[tokio::test]
+async fn a_tab_separated_file_imports_like_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tsv.db");
+    let file = dir.path().join("mentions.tsv");
+    std::fs::write(
+        &file,
+        "id\tplatform\ttext\tpublished_at\nt1\tnews\tVersicherer erhöht Beiträge, Kunden kündigen\t1704190000\n",
+    )
+    .unwrap();
+    let output = resonanz(&db).arg("import").arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1 imported"), "{stdout}");
+    assert_eq!(counts(&db).await.mentions, 1);
+}
+
+#[tokio::test]
 async fn killing_an_import_midway_leaves_whole_batches_and_a_rerun_completes_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");
