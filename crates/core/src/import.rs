@@ -173,12 +173,28 @@ fn count(record: &Map<String, Value>, field: &'static str) -> Result<u64, Import
         Some(Value::Number(n)) => n
             .as_u64()
             .ok_or_else(|| invalid(format!("expected a whole number ≥ 0, got {n}"))),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| invalid(format!("expected a whole number ≥ 0, got {s:?}"))),
+        Some(Value::String(s)) => parse_count(s.trim())
+            .ok_or_else(|| invalid(format!("expected a whole number ≥ 0, got {s:?}"))),
         Some(other) => Err(invalid(format!("expected a number, got {other}"))),
     }
+}
+
+/// `1200`, or `1.200` as Excel writes counts with German settings: dots only
+/// between groups of three digits, since a count has no decimals.
+fn parse_count(text: &str) -> Option<u64> {
+    if let Ok(count) = text.parse::<u64>() {
+        return Some(count);
+    }
+    let mut groups = text.split('.');
+    let first = groups.next()?;
+    let grouped = (1..=3).contains(&first.len())
+        && groups
+            .clone()
+            .all(|group| group.len() == 3 && group.bytes().all(|b| b.is_ascii_digit()));
+    if !grouped || !text.contains('.') {
+        return None;
+    }
+    text.replace('.', "").parse().ok()
 }
 
 fn flag(record: &Map<String, Value>, field: &'static str) -> Result<bool, ImportError> {
@@ -296,6 +312,11 @@ mod tests {
                 "whole number",
             ),
         ];
+        for wrong in ["1.2", "1.2000", ".200", "1..200", "12345.678", "-1", "1,5"] {
+            assert_eq!(parse_count(wrong), None, "{wrong}");
+        }
+        assert_eq!(parse_count("1.200"), Some(1200));
+        assert_eq!(parse_count("12.345.678"), Some(12_345_678));
         for (line, expected) in cases {
             let err = parse_record(&record_from_json_line(line).unwrap()).unwrap_err();
             assert!(err.to_string().contains(expected), "{line}: {err}");
