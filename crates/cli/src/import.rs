@@ -81,20 +81,39 @@ fn for_each_record(
     match format {
         ImportFormat::Jsonl => {
             let mut reader = BufReader::with_capacity(1 << 20, file);
-            let mut line = String::new();
+            let mut line = Vec::new();
             let mut number = 0u64;
             let mut offset = 0u64;
             loop {
                 line.clear();
                 let read = reader
-                    .read_line(&mut line)
+                    .read_until(b'\n', &mut line)
                     .with_context(|| format!("reading {} after line {number}", path.display()))?;
                 if read == 0 {
                     break;
                 }
                 number += 1;
                 offset += read as u64;
-                let mut text = line.trim_end_matches(['\n', '\r']);
+                // A line that is not UTF-8 is one bad record, not the end of the import.
+                let text = match std::str::from_utf8(&line) {
+                    Ok(text) => text,
+                    Err(err) => {
+                        let content = String::from_utf8_lossy(&line);
+                        visit(
+                            Record::Bad(Reject {
+                                line: number,
+                                reason: format!(
+                                    "not UTF-8 at byte {}: JSON lines must be UTF-8",
+                                    err.valid_up_to() + 1
+                                ),
+                                content: content.trim_end_matches(['\n', '\r']).to_owned(),
+                            }),
+                            offset,
+                        )?;
+                        continue;
+                    }
+                };
+                let mut text = text.trim_end_matches(['\n', '\r']);
                 if number == 1 {
                     // Windows editors may start a UTF-8 file with a byte order mark.
                     text = text.trim_start_matches('\u{feff}');

@@ -191,6 +191,32 @@ async fn excel_csv_files_with_semicolons_and_either_encoding_import() {
 }
 
 #[tokio::test]
+async fn a_line_that_is_not_utf8_is_rejected_and_the_rest_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("latin1.db");
+    let file = dir.path().join("latin1.jsonl");
+    let mut bytes = Vec::new();
+    // "Schäden" in Latin-1: not UTF-8.
+    bytes.extend_from_slice(
+        b"{\"id\":\"1\",\"platform\":\"x\",\"text\":\"Sch\xe4den\",\"published_at\":1}",
+    );
+    bytes.push(b'\n');
+    bytes.extend_from_slice(MIXED.lines().next().unwrap().as_bytes());
+    bytes.push(b'\n');
+    std::fs::write(&file, bytes).unwrap();
+    let output = resonanz(&db).arg("import").arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("1 imported") && stdout.contains("1 rejected"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("line 1: not UTF-8"), "{stderr}");
+    assert_eq!(counts(&db).await.mentions, 1);
+}
+
+#[tokio::test]
 async fn a_tab_separated_file_imports_like_csv() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tsv.db");
