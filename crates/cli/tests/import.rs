@@ -116,16 +116,26 @@ async fn csv_rows_import_like_json_lines() {
 
 #[tokio::test]
 async fn a_jsonl_file_saved_with_a_byte_order_mark_imports_its_first_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("bom.db");
-    let file = dir.path().join("bom.jsonl");
     let mut bytes = b"\xef\xbb\xbf".to_vec();
     bytes.extend_from_slice(MIXED.lines().next().unwrap().as_bytes());
     bytes.extend_from_slice(b"\r\n");
+    imports_one_mention("bom.jsonl", &bytes).await;
+}
+
+/// Imports `bytes` as a file named `name` into a new database and checks
+/// that exactly one mention arrived.
+async fn imports_one_mention(name: &str, bytes: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("one.db");
+    let file = dir.path().join(name);
     std::fs::write(&file, bytes).unwrap();
     let output = resonanz(&db).arg("import").arg(&file).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("1 imported"), "{stdout}");
+    assert!(
+        stdout.contains("1 imported"),
+        "{name}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(counts(&db).await.mentions, 1);
 }
 
@@ -218,18 +228,12 @@ async fn a_line_that_is_not_utf8_is_rejected_and_the_rest_imported() {
 
 #[tokio::test]
 async fn a_tab_separated_file_imports_like_csv() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("tsv.db");
-    let file = dir.path().join("mentions.tsv");
-    std::fs::write(
-        &file,
-        "id\tplatform\ttext\tpublished_at\nt1\tnews\tVersicherer erhöht Beiträge, Kunden kündigen\t1704190000\n",
+    imports_one_mention(
+        "mentions.tsv",
+        "id\tplatform\ttext\tpublished_at\nt1\tnews\tVersicherer erhöht Beiträge, Kunden kündigen\t1704190000\n"
+            .as_bytes(),
     )
-    .unwrap();
-    let output = resonanz(&db).arg("import").arg(&file).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("1 imported"), "{stdout}");
-    assert_eq!(counts(&db).await.mentions, 1);
+    .await;
 }
 
 #[tokio::test]

@@ -178,35 +178,24 @@ mod tests {
 
     #[test]
     fn german_excel_dates_are_german_local_time() {
-        let utc = |text: &str| Timestamp::parse_german_local(text).map(Timestamp::to_rfc3339);
-        // Winter: CET, one hour ahead of UTC.
-        assert_eq!(
-            utc("05.12.2026 14:30").as_deref(),
-            Some("2026-12-05T13:30:00Z")
-        );
-        assert_eq!(utc("5.1.2026").as_deref(), Some("2026-01-04T23:00:00Z"));
-        // Summer: CEST, two hours ahead.
-        assert_eq!(
-            utc("01.07.2025 08:15:30").as_deref(),
-            Some("2025-07-01T06:15:30Z")
-        );
-        // 2026 changes on 29 March and 25 October.
-        assert_eq!(
-            utc("29.03.2026 01:59").as_deref(),
-            Some("2026-03-29T00:59:00Z")
-        );
-        assert_eq!(
-            utc("29.03.2026 03:00").as_deref(),
-            Some("2026-03-29T01:00:00Z")
-        );
-        assert_eq!(
-            utc("25.10.2026 02:30").as_deref(),
-            Some("2026-10-25T00:30:00Z")
-        );
-        assert_eq!(
-            utc("25.10.2026 03:00").as_deref(),
-            Some("2026-10-25T02:00:00Z")
-        );
+        for (local, utc) in [
+            // Winter: CET, one hour ahead of UTC.
+            ("05.12.2026 14:30", "2026-12-05T13:30:00Z"),
+            ("5.1.2026", "2026-01-04T23:00:00Z"),
+            // Summer: CEST, two hours ahead.
+            ("01.07.2025 08:15:30", "2025-07-01T06:15:30Z"),
+            // 2026 changes on 29 March and 25 October.
+            ("29.03.2026 01:59", "2026-03-29T00:59:00Z"),
+            ("29.03.2026 03:00", "2026-03-29T01:00:00Z"),
+            ("25.10.2026 02:30", "2026-10-25T00:30:00Z"),
+            ("25.10.2026 03:00", "2026-10-25T02:00:00Z"),
+        ] {
+            assert_eq!(
+                Timestamp::parse_german_local(local).map(Timestamp::to_rfc3339),
+                Some(utc.to_owned()),
+                "{local}"
+            );
+        }
         for wrong in [
             "31.02.2026",
             "05.12.26",
