@@ -140,7 +140,8 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
                     .analysis
                     .as_ref()
                     .map(|a| format!("{} {}", a.sentiment.as_str(), a.topics.join(",")))
-                    .unwrap_or_default();
+                    // A location, sticker or file without caption has no text to analyse.
+                    .unwrap_or_else(|| "– (kein Text / no text)".to_owned());
                 println!("  {channel:<9} #{:<5} {text:<72} → {verdict}", envelope.seq);
             }
         }
