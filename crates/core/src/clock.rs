@@ -51,9 +51,7 @@ impl Timestamp {
                 .ok()?;
         Some(Self((parsed.unix_timestamp_nanos() / 1_000_000) as i64))
     }
-}
 
-impl Timestamp {
     /// `05.12.2026`, `05.12.2026 14:30` or `05.12.2026 14:30:15`, how Excel
     /// shows dates with German settings, read as German local time: CET, and
     /// CEST from the last Sunday of March to the last Sunday of October

@@ -187,14 +187,11 @@ fn parse_count(text: &str) -> Option<u64> {
     }
     let mut groups = text.split('.');
     let first = groups.next()?;
-    let grouped = (1..=3).contains(&first.len())
-        && groups
-            .clone()
-            .all(|group| group.len() == 3 && group.bytes().all(|b| b.is_ascii_digit()));
-    if !grouped || !text.contains('.') {
-        return None;
-    }
-    text.replace('.', "").parse().ok()
+    let grouped = (1..=3).contains(&first.len()) && groups.all(|group| group.len() == 3);
+    // The digits themselves are checked by the parse.
+    grouped
+        .then(|| text.replace('.', "").parse().ok())
+        .flatten()
 }
 
 fn flag(record: &Map<String, Value>, field: &'static str) -> Result<bool, ImportError> {
