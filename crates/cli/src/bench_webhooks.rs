@@ -243,6 +243,76 @@ async fn start_trivial_server() -> anyhow::Result<(String, oneshot::Sender<()>)>
     Ok((url, stop))
 }
 
+/// The durable floor: the least a server can do that acknowledges only
+/// stored bodies. It checks the signature, appends the body to a file on a
+/// group-commit thread (one `fdatasync` per group, as Resonanz's journal
+/// does) and answers 200 after the sync; it parses and stores nothing else.
+/// Resonanz's own work is what lies between this and its own rate.
+async fn start_floor_server(
+    dir: &std::path::Path,
+) -> anyhow::Result<(String, oneshot::Sender<()>)> {
+    use std::io::Write;
+    type Append = (axum::body::Bytes, oneshot::Sender<()>);
+    let mut file =
+        std::fs::File::create(dir.join("floor.log")).context("creating the floor's log")?;
+    let (appends, received) = std::sync::mpsc::channel::<Append>();
+    std::thread::Builder::new()
+        .name("bench-floor".into())
+        .spawn(move || {
+            while let Ok(first) = received.recv() {
+                let mut group = vec![first];
+                group.extend(received.try_iter().take(1023));
+                let written = group.iter().try_for_each(|(body, _)| {
+                    file.write_all(&(body.len() as u32).to_le_bytes())?;
+                    file.write_all(body)
+                });
+                if written.and_then(|()| file.sync_data()).is_ok() {
+                    for (_, done) in group {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        })?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/webhooks/whatsapp", listener.local_addr()?);
+    let router = Router::new().route(
+        "/webhooks/whatsapp",
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let appends = appends.clone();
+                async move {
+                    let signature = headers
+                        .get("x-hub-signature-256")
+                        .and_then(|v| v.to_str().ok());
+                    if resonanz_channels::signature::verify_meta_signature(
+                        APP_SECRET.as_bytes(),
+                        &body,
+                        signature,
+                    )
+                    .is_err()
+                    {
+                        return axum::http::StatusCode::UNAUTHORIZED;
+                    }
+                    let (done, synced) = oneshot::channel();
+                    if appends.send((body, done)).is_err() || synced.await.is_err() {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok((url, stop))
+}
+
 pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
     resonanz_channels::outbound::install_crypto_provider();
     let duration = Duration::from_secs(args.secs.clamp(1, 600));
@@ -282,6 +352,7 @@ pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
         let _ = app_stopped.await;
     }));
     let (trivial_url, stop_trivial) = start_trivial_server().await?;
+    let (floor_url, stop_floor) = start_floor_server(dir.path()).await?;
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(MAX_IN_FLIGHT)
@@ -306,6 +377,14 @@ pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
     .await;
     closed_loop(
         &client,
+        &floor_url,
+        concurrency,
+        Duration::from_millis(300),
+        &next,
+    )
+    .await;
+    closed_loop(
+        &client,
         &resonanz_url,
         concurrency,
         Duration::from_millis(500),
@@ -317,6 +396,13 @@ pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
 
     let ceiling = closed_loop(&client, &trivial_url, concurrency, duration, &next).await;
     ceiling.print("ceiling (trivial axum handler)");
+    let floor = closed_loop(&client, &floor_url, concurrency, duration, &next).await;
+    floor.print("durable floor (verify, append to a file, fdatasync per group, ack)");
+    anyhow::ensure!(
+        floor.failed == 0,
+        "{} deliveries to the durable floor failed",
+        floor.failed
+    );
     let written_before = crate::bench::disk_bytes_written();
     let durable = closed_loop(&client, &resonanz_url, concurrency, duration, &next).await;
     durable.print("resonanz (verify, parse, analyse, durable append, ack)");
@@ -345,6 +431,7 @@ pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
     paced.print(&format!("resonanz at {}/s fixed rate", args.rate));
 
     let _ = stop_trivial.send(());
+    let _ = stop_floor.send(());
     let _ = stop_app.send(());
     server.await.context("server task")??;
 
@@ -370,11 +457,14 @@ pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
 
     let deliveries_per_s = durable.per_second();
     let ceiling_per_s = ceiling.per_second();
+    let floor_per_s = floor.per_second();
     println!(
-        "result: deliveries_per_s={:.0} ceiling_per_s={:.0} ratio={:.2} p99_ms={:.2} applied_per_s={:.0} catch_up_ms={:.0} disk_kb_per_delivery={:.1} peak_rss_mb={:.0}",
+        "result: deliveries_per_s={:.0} ceiling_per_s={:.0} ratio={:.2} floor_per_s={:.0} floor_ratio={:.2} p99_ms={:.2} applied_per_s={:.0} catch_up_ms={:.0} disk_kb_per_delivery={:.1} peak_rss_mb={:.0}",
         deliveries_per_s,
         ceiling_per_s,
         deliveries_per_s / ceiling_per_s.max(1e-9),
+        floor_per_s,
+        floor_per_s / ceiling_per_s.max(1e-9),
         paced.percentile(99.0),
         applied_per_s,
         catch_up.as_secs_f64() * 1000.0,
