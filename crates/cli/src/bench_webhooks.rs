@@ -223,6 +223,19 @@ async fn fixed_rate(
     phase
 }
 
+/// Serves `router` until the returned sender fires (or is dropped).
+fn serve_until_stopped(listener: TcpListener, router: Router) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    stop
+}
+
 /// The ceiling: what this client and machine do against a handler that
 /// reads the body and answers 200.
 async fn start_trivial_server() -> anyhow::Result<(String, oneshot::Sender<()>)> {
@@ -232,15 +245,7 @@ async fn start_trivial_server() -> anyhow::Result<(String, oneshot::Sender<()>)>
         "/webhooks/whatsapp",
         post(|_body: axum::body::Bytes| async { "EVENT_RECEIVED" }),
     );
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    Ok((url, stop))
+    Ok((url, serve_until_stopped(listener, router)))
 }
 
 /// The durable floor: the least a server can do that acknowledges only
@@ -302,15 +307,7 @@ async fn start_floor_server(
             },
         ),
     );
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    Ok((url, stop))
+    Ok((url, serve_until_stopped(listener, router)))
 }
 
 pub async fn run(args: BenchWebhooksArgs) -> anyhow::Result<()> {
