@@ -1926,3 +1926,92 @@ async fn unused_uploads_are_cleaned_out_after_the_retention_but_used_and_fresh_o
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["type"], "/problems/unknown-upload");
 }
+
+#[tokio::test]
+async fn the_inbox_lists_conversations_newest_first_with_their_window_and_pages_by_cursor() {
+    let h = Harness::new().await;
+    let customers = [
+        ("491701111111", "Erika"),
+        ("491702222222", "Jürgen"),
+        ("491703333333", "Aylin"),
+    ];
+    for (number, name) in customers {
+        let request = InboundRequest {
+            name: Some(name.into()),
+            ..InboundRequest::text(number, "Ich habe eine Frage zu meinem Vertrag.")
+        };
+        h.sim.deliver_inbound(request).await.unwrap();
+        h.advance(60);
+    }
+    h.store.flush().await.unwrap();
+    let names = |page: &Value| -> Vec<String> {
+        page["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["contact"]["name"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    };
+
+    let (status, first) = h.get("/api/conversations?limit=2").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(names(&first), ["Aylin", "Jürgen"]);
+    let newest = &first["conversations"][0];
+    assert_eq!(newest["channel"], "whatsapp");
+    assert_eq!(newest["window"]["open"], true);
+    assert!(newest["window"]["closes_at"].is_string(), "{newest}");
+    assert_eq!(newest["templates_only"], false);
+    let cursor = first["next"]
+        .as_str()
+        .expect("a full page has a next cursor")
+        .to_owned();
+
+    let (status, second) = h
+        .get(&format!("/api/conversations?limit=2&before={cursor}"))
+        .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(names(&second), ["Erika"]);
+    assert!(second["next"].is_null(), "{second}");
+
+    // Erika writes again: she moves to the top, and the old cursor's page no
+    // longer shows her, so paging never lists a conversation twice.
+    h.advance(60);
+    h.sim
+        .deliver_inbound(InboundRequest {
+            name: Some("Erika".into()),
+            ..InboundRequest::text("491701111111", "Hallo? Noch jemand da?")
+        })
+        .await
+        .unwrap();
+    h.store.flush().await.unwrap();
+    let (_, all) = h.get("/api/conversations").await;
+    assert_eq!(names(&all), ["Erika", "Aylin", "Jürgen"]);
+    let (_, stale) = h
+        .get(&format!("/api/conversations?limit=2&before={cursor}"))
+        .await;
+    assert_eq!(names(&stale), Vec::<String>::new());
+
+    // A day later only templates may go out, and the list says so.
+    h.advance(DAY_SECS);
+    let (_, later) = h.get("/api/conversations").await;
+    for conversation in later["conversations"].as_array().unwrap() {
+        assert_eq!(conversation["window"]["open"], false, "{conversation}");
+        assert_eq!(conversation["templates_only"], true, "{conversation}");
+    }
+
+    for bad in ["limit=0", "limit=201", "limit=viele", "before=gestern"] {
+        let (status, problem) = h.get(&format!("/api/conversations?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {problem}");
+        assert_eq!(
+            problem["type"], "/problems/invalid-query",
+            "{bad}: {problem}"
+        );
+    }
+    let anonymous = h
+        .http
+        .get(format!("{}/api/conversations", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+}

@@ -1235,15 +1235,30 @@ macro_rules! backend_sql {
                     .collect()
             }
 
-            pub(crate) async fn recent_conversations(pool: &Pool<Db>, limit: i64) -> Result<Vec<ConversationRow>> {
-                let rows: Vec<(String, String, Option<String>, String, String, Option<i64>, i64)> = sqlx::query_as(
+            /// Newest first; `before` continues a page after its last row
+            /// (keyset: stable while new messages arrive).
+            pub(crate) async fn recent_conversations(
+                pool: &Pool<Db>,
+                limit: i64,
+                before: Option<(i64, &str)>,
+            ) -> Result<Vec<ConversationRow>> {
+                let mut query = sqlx::QueryBuilder::<Db>::new(
                     "SELECT c.id, c.contact_id, k.display_name, c.channel, c.account, c.last_inbound_at, c.last_message_at \
-                     FROM conversations c JOIN contacts k ON k.id = c.contact_id \
-                     ORDER BY c.last_message_at DESC, c.id LIMIT $1",
-                )
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
+                     FROM conversations c JOIN contacts k ON k.id = c.contact_id ",
+                );
+                if let Some((last_message_at, id)) = before {
+                    query
+                        .push("WHERE c.last_message_at < ")
+                        .push_bind(last_message_at)
+                        .push(" OR (c.last_message_at = ")
+                        .push_bind(last_message_at)
+                        .push(" AND c.id > ")
+                        .push_bind(id)
+                        .push(") ");
+                }
+                query.push("ORDER BY c.last_message_at DESC, c.id LIMIT ").push_bind(limit);
+                let rows: Vec<(String, String, Option<String>, String, String, Option<i64>, i64)> =
+                    query.build_query_as().fetch_all(pool).await?;
                 Ok(rows
                     .into_iter()
                     .map(|(id, contact_id, contact_name, channel, account, last_inbound_at, last_message_at)| ConversationRow {
@@ -1594,8 +1609,12 @@ impl Backend {
         dispatch!(self, events_after, read, after, limit)
     }
 
-    pub async fn recent_conversations(&self, limit: i64) -> Result<Vec<ConversationRow>> {
-        dispatch!(self, recent_conversations, read, limit)
+    pub async fn recent_conversations(
+        &self,
+        limit: i64,
+        before: Option<(i64, &str)>,
+    ) -> Result<Vec<ConversationRow>> {
+        dispatch!(self, recent_conversations, read, limit, before)
     }
 
     pub async fn conversation_messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>> {

@@ -304,8 +304,19 @@ impl Store {
         self.backend.events_after(after, limit).await
     }
 
+    /// The newest conversations (by last message), `limit` at most.
     pub async fn recent_conversations(&self, limit: i64) -> Result<Vec<ConversationRow>> {
-        self.backend.recent_conversations(limit).await
+        self.backend.recent_conversations(limit, None).await
+    }
+
+    /// The page of conversations after `before` = (last message time in
+    /// ms, id) of the previous page's last row, newest first.
+    pub async fn conversations_before(
+        &self,
+        limit: i64,
+        before: Option<(i64, &str)>,
+    ) -> Result<Vec<ConversationRow>> {
+        self.backend.recent_conversations(limit, before).await
     }
 
     pub async fn conversation_messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>> {

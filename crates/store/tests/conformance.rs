@@ -728,6 +728,57 @@ async fn two_claimants_project_each_raw_event_once(t: TestStore) {
     assert!(store.unprojected_raw_events(10).await.unwrap().is_empty());
 }
 
+async fn conversations_page_by_keyset_each_once_in_order(t: TestStore) {
+    let store = &t.store;
+    // Five customers; two write in the same second, so ties go by id.
+    let at = [
+        1_750_000_000,
+        1_750_000_060,
+        1_750_000_060,
+        1_750_000_120,
+        1_750_000_180,
+    ];
+    for (n, at) in at.into_iter().enumerate() {
+        let from = format!("4917000000{n}");
+        store
+            .ingest(vec![projection(
+                Source::WhatsApp,
+                &format!("page-{n}"),
+                vec![whatsapp_text(
+                    &format!("wamid.page.{n}"),
+                    &from,
+                    "Hallo",
+                    at,
+                )],
+            )])
+            .await
+            .unwrap();
+    }
+    let all: Vec<String> = store
+        .recent_conversations(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(all.len(), 5);
+    // Page sizes that cut between the two of the same second and that do not.
+    for limit in 1..=3 {
+        let mut paged = Vec::new();
+        let mut before: Option<(i64, String)> = None;
+        loop {
+            let page = store
+                .conversations_before(limit, before.as_ref().map(|(at, id)| (*at, id.as_str())))
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            before = Some((last.last_message_at, last.id.clone()));
+            paged.extend(page.into_iter().map(|c| c.id));
+        }
+        assert_eq!(paged, all, "pages of {limit}");
+    }
+}
+
 conformance!(
     two_claimants_project_each_raw_event_once,
     accepted_deliveries_are_projected_after_the_ack_in_log_order,
@@ -741,6 +792,7 @@ conformance!(
     a_large_import_batch_is_stored_whole,
     a_batch_mixing_stored_and_new_items_stores_only_the_new,
     a_known_customer_keeps_one_contact_and_gets_a_name_once,
+    conversations_page_by_keyset_each_once_in_order,
 );
 
 #[tokio::test]

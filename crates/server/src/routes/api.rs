@@ -8,7 +8,7 @@ use crate::outbound::auth::{self, Agent};
 use crate::outbound::draft::{Draft, DraftEnvelope, TemplateHeader};
 use crate::outbound::{self, graph_client, violation_error};
 use crate::problem::Problem;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/sessions", post(login))
+        .route("/api/conversations", get(list_conversations))
         .route(
             "/api/conversations/{id}/messages",
             post(send_message).get(conversation_messages),
@@ -532,6 +533,96 @@ fn charge_view(charge: &Charge) -> Value {
     view
 }
 
+/// (open, closes at, closed at) of the 24-hour service window.
+fn window_times(
+    last_inbound_at: Option<Timestamp>,
+    now: Timestamp,
+) -> (bool, Option<Timestamp>, Option<Timestamp>) {
+    match service_window(last_inbound_at, now) {
+        WindowState::Open { closes_at } => (true, Some(closes_at), None),
+        WindowState::Closed { closed_at } => (false, None, closed_at),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConversationsQuery {
+    limit: Option<i64>,
+    /// The previous page's `next`.
+    before: Option<String>,
+}
+
+const CONVERSATIONS_PER_PAGE: i64 = 50;
+const CONVERSATIONS_PER_PAGE_MAX: i64 = 200;
+
+fn invalid_query(detail: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid-query",
+        "The query is not valid",
+        "Die Abfrage ist ungültig",
+        detail,
+    )
+}
+
+/// A page cursor: the last row's message time (ms) and id. Keyset paging
+/// stays stable while new messages move conversations to the top.
+fn page_cursor(last_message_at: i64, id: &str) -> String {
+    format!("{last_message_at}.{id}")
+}
+
+fn parse_page_cursor(cursor: &str) -> Result<(i64, &str), Problem> {
+    cursor
+        .split_once('.')
+        .and_then(|(at, id)| Some((at.parse().ok()?, id)))
+        .filter(|(_, id)| !id.is_empty())
+        .ok_or_else(|| invalid_query(format!("`before` is not a cursor from `next`: {cursor:?}")))
+}
+
+/// `GET /api/conversations`: the inbox, newest message first, with each
+/// conversation's contact and 24-hour window; `next` fetches the next page.
+async fn list_conversations(
+    State(app): State<AppState>,
+    _agent: Agent,
+    query: Result<Query<ConversationsQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(query) = query.map_err(|rejection| invalid_query(rejection.body_text()))?;
+    let limit = query.limit.unwrap_or(CONVERSATIONS_PER_PAGE);
+    if !(1..=CONVERSATIONS_PER_PAGE_MAX).contains(&limit) {
+        return Err(invalid_query(format!(
+            "`limit` must be 1 to {CONVERSATIONS_PER_PAGE_MAX}, not {limit}"
+        )));
+    }
+    let before = query.before.as_deref().map(parse_page_cursor).transpose()?;
+    let rows = app
+        .store
+        .conversations_before(limit, before)
+        .await
+        .map_err(internal)?;
+    let now = app.clock.now();
+    let conversations: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let last_inbound_at = row.last_inbound_at.map(Timestamp);
+            let (open, closes_at, _) = window_times(last_inbound_at, now);
+            json!({
+                "id": row.id,
+                "channel": row.channel,
+                "account": row.account,
+                "contact": {"id": row.contact_id, "name": row.contact_name},
+                "last_message_at": rfc3339(Some(Timestamp(row.last_message_at))),
+                "last_inbound_at": rfc3339(last_inbound_at),
+                "window": {"open": open, "closes_at": rfc3339(closes_at)},
+                "templates_only": !open && row.channel == Channel::WhatsApp.as_str(),
+            })
+        })
+        .collect();
+    let next = rows
+        .last()
+        .filter(|_| rows.len() as i64 == limit)
+        .map(|row| page_cursor(row.last_message_at, &row.id));
+    Ok(Json(json!({ "conversations": conversations, "next": next })).into_response())
+}
+
 /// `GET /api/conversations/{id}/window`: is free-form possible, and until when.
 async fn window(State(app): State<AppState>, _agent: Agent, Path(id): Path<String>) -> ApiResult {
     let conversation = app
@@ -541,11 +632,7 @@ async fn window(State(app): State<AppState>, _agent: Agent, Path(id): Path<Strin
         .map_err(internal)?
         .ok_or_else(|| not_found("conversation", &id))?;
     let now = app.clock.now();
-    let state = service_window(conversation.last_inbound_at, now);
-    let (open, closes_at, closed_at) = match state {
-        WindowState::Open { closes_at } => (true, Some(closes_at), None),
-        WindowState::Closed { closed_at } => (false, None, closed_at),
-    };
+    let (open, closes_at, closed_at) = window_times(conversation.last_inbound_at, now);
     let free_entry_until = match conversation.channel {
         Channel::WhatsApp => rules::free_entry_until(conversation.free_entry_opened_at, now),
         _ => None,
