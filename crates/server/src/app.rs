@@ -23,6 +23,9 @@ pub struct AppState {
     pub pipeline: Pipeline,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+    /// Turns true when the server starts to shut down, so that long-lived
+    /// responses (the event stream) end and the shutdown can finish.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 pub struct Application {
@@ -69,6 +72,7 @@ impl Application {
                 pipeline,
                 metrics,
                 clock,
+                stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             },
         })
     }
@@ -95,6 +99,11 @@ impl Application {
         let media = crate::media::MediaWorker::new(&self.state).spawn();
         let sender = crate::outbound::SenderWorker::new(&self.state).spawn();
         let cleaner = crate::outbound::cleanup::UploadCleaner::new(&self.state).spawn();
+        let stopping = self.state.stopping.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.send_replace(true);
+        };
         let router = router(self.state);
         tracing::info!(address = %self.listener.local_addr()?, "Resonanz is listening");
         let served = axum::serve(self.listener, router)
@@ -130,6 +139,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::webhooks::verify).post(routes::webhooks::instagram),
         )
         .merge(routes::api::routes())
+        .merge(routes::events::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -2015,3 +2015,136 @@ async fn the_inbox_lists_conversations_newest_first_with_their_window_and_pages_
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
 }
+
+/// One server-sent event: id, event name, JSON data.
+type Sse = (i64, String, Value);
+
+impl Harness {
+    async fn open_events(&self, last_event_id: Option<i64>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .get(format!("{}/api/events", self.base))
+            .bearer_auth(&self.agent)
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        response
+    }
+}
+
+/// Reads events until one named `until` arrives; panics after 10 s.
+async fn events_until(stream: &mut reqwest::Response, until: &str) -> Vec<Sse> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut buffer = String::new();
+    let mut events: Vec<Sse> = Vec::new();
+    while !events.iter().any(|(_, name, _)| name == until) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {until} event in time; got {events:?}"))
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .map(|value| value.trim().to_owned())
+            };
+            // Keep-alive comments have no id.
+            if let (Some(id), Some(name), Some(data)) =
+                (field("id:"), field("event:"), field("data:"))
+            {
+                events.push((
+                    id.parse().unwrap(),
+                    name,
+                    serde_json::from_str(&data).unwrap(),
+                ));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn the_event_stream_shows_new_messages_live_and_resumes_after_a_disconnect_without_loss() {
+    let mut h = Harness::new().await;
+    let mut live = h.open_events(None).await;
+    h.customer_writes("Hallo, ich habe einen Wasserschaden.")
+        .await;
+    let seen = events_until(&mut live, "message_received").await;
+    let names: Vec<&str> = seen.iter().map(|(_, name, _)| name.as_str()).collect();
+    assert_eq!(names, ["contact_created", "message_received"]);
+    let (last_id, _, received) = seen.last().unwrap().clone();
+    assert_eq!(received["event"]["channel"], "whatsapp");
+    assert_eq!(received["seq"], last_id);
+    let conversation = received["event"]["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(live);
+
+    // While no one listens, Anna writes again and a new customer writes.
+    h.customer_writes("Sind Sie noch da?").await;
+    h.sim
+        .deliver_inbound(InboundRequest::text("491709999999", "Guten Tag"))
+        .await
+        .unwrap();
+    h.store.flush().await.unwrap();
+
+    // Reconnecting with the last id delivers exactly what was missed, in order.
+    let mut resumed = h.open_events(Some(last_id)).await;
+    let mut missed = events_until(&mut resumed, "message_received").await;
+    missed.extend(events_until(&mut resumed, "message_received").await);
+    let ids: Vec<i64> = missed.iter().map(|(id, _, _)| *id).collect();
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    assert!(ids[0] > last_id);
+    let names: Vec<&str> = missed.iter().map(|(_, name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["message_received", "contact_created", "message_received"]
+    );
+    assert_eq!(
+        missed[0].2["event"]["conversation_id"],
+        conversation.as_str()
+    );
+    assert_ne!(
+        missed[2].2["event"]["conversation_id"],
+        conversation.as_str()
+    );
+
+    // A client without an id starts at the present: nothing old comes again.
+    let mut fresh = h.open_events(None).await;
+    h.customer_writes("Danke, hat sich erledigt.").await;
+    let only_new = events_until(&mut fresh, "message_received").await;
+    assert_eq!(only_new.len(), 1, "{only_new:?}");
+    assert!(only_new[0].0 > ids[2]);
+
+    let anonymous = h
+        .http
+        .get(format!("{}/api/events", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let garbled = h
+        .http
+        .get(format!("{}/api/events", h.base))
+        .bearer_auth(&h.agent)
+        .header("last-event-id", "gestern")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbled.status().as_u16(), 400);
+
+    // An open stream does not hold up the shutdown.
+    tokio::time::timeout(Duration::from_secs(10), h.stop())
+        .await
+        .expect("the server stops with an event stream open");
+    drop((resumed, fresh));
+}

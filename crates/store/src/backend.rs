@@ -1223,6 +1223,11 @@ macro_rules! backend_sql {
                 Ok(lines)
             }
 
+            pub(crate) async fn last_event_seq(pool: &Pool<Db>) -> Result<i64> {
+                let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(pool).await?;
+                Ok(seq)
+            }
+
             pub(crate) async fn events_after(pool: &Pool<Db>, after: i64, limit: i64) -> Result<Vec<EventEnvelope>> {
                 let rows: Vec<(i64, i64, String)> =
                     sqlx::query_as("SELECT seq, at, payload FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
@@ -1607,6 +1612,10 @@ impl Backend {
 
     pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<EventEnvelope>> {
         dispatch!(self, events_after, read, after, limit)
+    }
+
+    pub async fn last_event_seq(&self) -> Result<i64> {
+        dispatch!(self, last_event_seq, read)
     }
 
     pub async fn recent_conversations(

@@ -304,6 +304,11 @@ impl Store {
         self.backend.events_after(after, limit).await
     }
 
+    /// The newest committed event's number, 0 before the first.
+    pub async fn last_event_seq(&self) -> Result<i64> {
+        self.backend.last_event_seq().await
+    }
+
     /// The newest conversations (by last message), `limit` at most.
     pub async fn recent_conversations(&self, limit: i64) -> Result<Vec<ConversationRow>> {
         self.backend.recent_conversations(limit, None).await

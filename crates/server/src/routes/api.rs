@@ -554,7 +554,7 @@ struct ConversationsQuery {
 const CONVERSATIONS_PER_PAGE: i64 = 50;
 const CONVERSATIONS_PER_PAGE_MAX: i64 = 200;
 
-fn invalid_query(detail: impl Into<String>) -> Problem {
+pub(crate) fn invalid_query(detail: impl Into<String>) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
         "invalid-query",

@@ -1,4 +1,5 @@
 pub mod api;
+pub mod events;
 pub mod health;
 pub mod uploads;
 pub mod webhooks;
