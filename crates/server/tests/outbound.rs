@@ -1986,6 +1986,32 @@ async fn the_inbox_lists_conversations_newest_first_with_their_window_and_pages_
     h.store.flush().await.unwrap();
     let (_, all) = h.get("/api/conversations").await;
     assert_eq!(names(&all), ["Erika", "Aylin", "Jürgen"]);
+    // Each line shows the newest message with its mood, and who waits for an answer.
+    let erika = &all["conversations"][0];
+    assert_eq!(erika["last_message"]["body"], "Hallo? Noch jemand da?");
+    assert_eq!(erika["last_message"]["direction"], "in");
+    assert!(erika["last_message"]["sentiment"].is_string(), "{erika}");
+    assert_eq!(erika["awaiting_reply"], true);
+    let erika_id = erika["id"].as_str().unwrap().to_owned();
+    let (status, queued) = h
+        .send(&erika_id, reply("Guten Tag, wir kümmern uns sofort."))
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    let answered = eventually("the reply shows in the inbox", || async {
+        let (_, all) = h.get("/api/conversations").await;
+        let erika = all["conversations"]
+            .as_array()?
+            .iter()
+            .find(|c| c["id"] == erika_id.as_str())?
+            .clone();
+        (erika["awaiting_reply"] == false).then_some(erika)
+    })
+    .await;
+    assert_eq!(answered["last_message"]["direction"], "out");
+    assert_eq!(
+        answered["last_message"]["body"],
+        "Guten Tag, wir kümmern uns sofort."
+    );
     let (_, stale) = h
         .get(&format!("/api/conversations?limit=2&before={cursor}"))
         .await;

@@ -3,7 +3,7 @@
 //! database by the `backend_sql!` macro, so the dialects cannot drift apart.
 
 use crate::{ApplyMode, IngestOutcome, Projection, Result, StoreError, StoreOptions};
-use resonanz_core::analysis::Analysis;
+use resonanz_core::analysis::{Analysis, Sentiment};
 use resonanz_core::event::{DomainEvent, EventEnvelope};
 use resonanz_core::*;
 use serde::Serialize;
@@ -50,6 +50,18 @@ pub struct ConversationRow {
     pub account: String,
     pub last_inbound_at: Option<i64>,
     pub last_message_at: i64,
+    /// The newest message either way, for the inbox line.
+    pub last_message: Option<LastMessage>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LastMessage {
+    pub id: String,
+    pub direction: String,
+    pub kind: String,
+    pub body: Option<String>,
+    pub sent_at: i64,
+    pub sentiment: Option<Sentiment>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1247,9 +1259,15 @@ macro_rules! backend_sql {
                 limit: i64,
                 before: Option<(i64, &str)>,
             ) -> Result<Vec<ConversationRow>> {
+                // The page first, then each conversation's newest message by
+                // its (conversation_id, sent_at) index: one lookup per row.
                 let mut query = sqlx::QueryBuilder::<Db>::new(
-                    "SELECT c.id, c.contact_id, k.display_name, c.channel, c.account, c.last_inbound_at, c.last_message_at \
-                     FROM conversations c JOIN contacts k ON k.id = c.contact_id ",
+                    "SELECT p.id, p.contact_id, p.display_name, p.channel, p.account, p.last_inbound_at, p.last_message_at, \
+                            m.id, m.direction, m.kind, m.body, m.sent_at, m.analysis \
+                     FROM (SELECT c.id, c.contact_id, k.display_name, c.channel, c.account, c.last_inbound_at, c.last_message_at, \
+                                  (SELECT x.id FROM messages x WHERE x.conversation_id = c.id \
+                                   ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) AS last_id \
+                           FROM conversations c JOIN contacts k ON k.id = c.contact_id ",
                 );
                 if let Some((last_message_at, id)) = before {
                     query
@@ -1261,21 +1279,40 @@ macro_rules! backend_sql {
                         .push_bind(id)
                         .push(") ");
                 }
-                query.push("ORDER BY c.last_message_at DESC, c.id LIMIT ").push_bind(limit);
-                let rows: Vec<(String, String, Option<String>, String, String, Option<i64>, i64)> =
-                    query.build_query_as().fetch_all(pool).await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(id, contact_id, contact_name, channel, account, last_inbound_at, last_message_at)| ConversationRow {
-                        id,
-                        contact_id,
-                        contact_name,
-                        channel,
-                        account,
-                        last_inbound_at,
-                        last_message_at,
+                query
+                    .push("ORDER BY c.last_message_at DESC, c.id LIMIT ")
+                    .push_bind(limit)
+                    .push(") p LEFT JOIN messages m ON m.id = p.last_id ORDER BY p.last_message_at DESC, p.id");
+                type Row = (
+                    String, String, Option<String>, String, String, Option<i64>, i64,
+                    Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>,
+                );
+                let rows: Vec<Row> = query.build_query_as().fetch_all(pool).await?;
+                rows.into_iter()
+                    .map(|r| {
+                        let last_message = match (r.7, r.8, r.9, r.11) {
+                            (Some(id), Some(direction), Some(kind), Some(sent_at)) => Some(LastMessage {
+                                id,
+                                direction,
+                                kind,
+                                body: r.10,
+                                sent_at,
+                                sentiment: r.12.as_deref().map(from_json::<Analysis>).transpose()?.map(|a| a.sentiment),
+                            }),
+                            _ => None,
+                        };
+                        Ok(ConversationRow {
+                            id: r.0,
+                            contact_id: r.1,
+                            contact_name: r.2,
+                            channel: r.3,
+                            account: r.4,
+                            last_inbound_at: r.5,
+                            last_message_at: r.6,
+                            last_message,
+                        })
                     })
-                    .collect())
+                    .collect()
             }
 
             const MESSAGE_COLUMNS: &str = "SELECT id, conversation_id, channel, direction, external_id, kind, body, delivery_state, \

@@ -17,7 +17,7 @@ use resonanz_core::{Inbound, RawEvent, RawEventId, Source};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
-pub use backend::{Backend, ConversationRow, Counts, MentionRow, MessageRow};
+pub use backend::{Backend, ConversationRow, Counts, LastMessage, MentionRow, MessageRow};
 pub use bus::{BroadcastBus, EventBus};
 pub use media::*;
 pub use outbound::*;

@@ -754,13 +754,23 @@ async fn conversations_page_by_keyset_each_once_in_order(t: TestStore) {
             .await
             .unwrap();
     }
-    let all: Vec<String> = store
-        .recent_conversations(10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let newest = store.recent_conversations(10).await.unwrap();
+    let last = newest[0].last_message.as_ref().expect("the newest message");
+    assert_eq!(
+        (
+            last.id.as_str(),
+            last.direction.as_str(),
+            last.body.as_deref(),
+            last.sent_at
+        ),
+        (
+            MessageId::derive(&["whatsapp", "wamid.page.4"]).as_str(),
+            "in",
+            Some("Hallo"),
+            1_750_000_180_000
+        )
+    );
+    let all: Vec<String> = newest.into_iter().map(|c| c.id).collect();
     assert_eq!(all.len(), 5);
     // Page sizes that cut between the two of the same second and that do not.
     for limit in 1..=3 {

@@ -23,7 +23,7 @@ use resonanz_channels::templates::{
 use resonanz_core::rules::{
     self, Charge, FreeReason, HUMAN_AGENT_WINDOW_MS, TemplateCategory, WindowState, service_window,
 };
-use resonanz_core::{Channel, MessageId, Timestamp};
+use resonanz_core::{Channel, Direction, MessageId, Timestamp};
 use resonanz_store::{
     CachedTemplate, ConsentKind, ConsentRecord, Enqueued, NewOutbox, OutboxRow, Role,
 };
@@ -611,6 +611,16 @@ async fn list_conversations(
                 "contact": {"id": row.contact_id, "name": row.contact_name},
                 "last_message_at": rfc3339(Some(Timestamp(row.last_message_at))),
                 "last_inbound_at": rfc3339(last_inbound_at),
+                "last_message": row.last_message.as_ref().map(|last| json!({
+                    "id": last.id,
+                    "direction": last.direction,
+                    "kind": last.kind,
+                    "body": last.body,
+                    "sent_at": rfc3339(Some(Timestamp(last.sent_at))),
+                    "sentiment": last.sentiment,
+                })),
+                // The customer wrote last: someone on the team owes an answer.
+                "awaiting_reply": row.last_message.as_ref().is_some_and(|last| last.direction == Direction::Inbound.as_str()),
                 "window": {"open": open, "closes_at": rfc3339(closes_at)},
                 "templates_only": !open && row.channel == Channel::WhatsApp.as_str(),
             })
