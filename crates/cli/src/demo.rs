@@ -94,6 +94,10 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         }
     );
 
+    let token = demo_session(&store).await?;
+    println!("  inbox:      curl -H 'Authorization: Bearer {token}' {base}/api/conversations");
+    println!("  live feed:  curl -N -H 'Authorization: Bearer {token}' {base}/api/events");
+
     // Historical mentions, imported like an operator would.
     let sample = tempfile::NamedTempFile::with_suffix(".jsonl")?;
     write_sample_mentions(sample.path(), 2_000, 2026)?;
@@ -208,4 +212,30 @@ fn stored_summary(counts: &resonanz_store::Counts) -> String {
         counts.mentions,
         counts.unrecognized
     )
+}
+
+/// A session for the demo's own agent (created on the first run), so that the
+/// printed commands read the inbox. It expires like any session.
+async fn demo_session(store: &resonanz_store::Store) -> anyhow::Result<String> {
+    use resonanz_core::Clock;
+    use resonanz_server::outbound::auth;
+    let now = resonanz_core::SystemClock.now();
+    let agent = match store.agent_by_name("demo").await? {
+        Some(agent) => agent,
+        None => {
+            auth::create_agent(store, "demo", resonanz_store::Role::Agent, None, now)
+                .await?
+                .0
+        }
+    };
+    let token = auth::new_token();
+    store
+        .create_session(
+            &auth::token_hash(&token),
+            &agent.id,
+            now,
+            now.plus_millis(12 * 3_600_000),
+        )
+        .await?;
+    Ok(token)
 }

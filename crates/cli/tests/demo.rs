@@ -46,6 +46,22 @@ async fn the_demo_shows_customer_messages_flowing_into_the_store() {
         .await
         .unwrap();
     let counts = store.counts().await.unwrap();
+    // The printed inbox command carries a session that the server accepts.
+    let token = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("inbox:"))
+        .and_then(|line| line.split("Bearer ").nth(1))
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no inbox command: {stdout}"));
+    let agent = store
+        .agent_by_token_hash(
+            &resonanz_server::outbound::auth::token_hash(token),
+            resonanz_core::Clock::now(&resonanz_core::SystemClock),
+        )
+        .await
+        .unwrap()
+        .expect("the printed token opens a session");
+    assert_eq!(agent.name, "demo");
     store.close().await;
     assert_eq!(counts.mentions, 2000);
     assert!(counts.messages as usize >= printed);
