@@ -2174,3 +2174,80 @@ async fn the_event_stream_shows_new_messages_live_and_resumes_after_a_disconnect
         .expect("the server stops with an event stream open");
     drop((resumed, fresh));
 }
+
+#[tokio::test]
+async fn a_contacts_timeline_shows_every_message_both_ways_newest_first_and_pages() {
+    let h = Harness::new().await;
+    let conversation = h
+        .customer_writes("Ich hatte einen Unfall auf der A7.")
+        .await;
+    let contact = h.contact_of(&conversation).await;
+    h.advance(60);
+    let (status, queued) = h
+        .send(&conversation, reply("Das tut uns leid. Sind Sie verletzt?"))
+        .await;
+    assert_eq!(status, 202, "{queued}");
+    h.outbox_until(queued["id"].as_str().unwrap(), "sent").await;
+    h.advance(60);
+    h.customer_writes("Nein, nur Blechschaden.").await;
+    h.store.flush().await.unwrap();
+
+    let (status, view) = h.get(&format!("/api/contacts/{contact}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["id"], contact.as_str());
+    assert_eq!(view["identities"][0]["value"], ANNA, "{view}");
+    assert_eq!(view["conversations"][0]["id"], conversation.as_str());
+    assert_eq!(view["conversations"][0]["awaiting_reply"], true);
+    let timeline: Vec<(&str, &str)> = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap(),
+                m["body"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            ("in", "Nein, nur Blechschaden."),
+            ("out", "Das tut uns leid. Sind Sie verletzt?"),
+            ("in", "Ich hatte einen Unfall auf der A7."),
+        ]
+    );
+    assert!(view["timeline"][0]["analysis"]["sentiment"].is_string());
+    assert!(view["next"].is_null());
+
+    // Two at a time: the second page holds the oldest, nothing twice.
+    let (_, first) = h.get(&format!("/api/contacts/{contact}?limit=2")).await;
+    assert_eq!(first["timeline"].as_array().unwrap().len(), 2);
+    let next = first["next"]
+        .as_str()
+        .expect("a full page has a next cursor");
+    let (_, second) = h
+        .get(&format!("/api/contacts/{contact}?limit=2&before={next}"))
+        .await;
+    let older: Vec<&str> = second["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(older, ["Ich hatte einen Unfall auf der A7."]);
+
+    let (status, problem) = h.get("/api/contacts/ct_unbekannt").await;
+    assert_eq!(status, 404, "{problem}");
+    let (status, _) = h
+        .get(&format!("/api/contacts/{contact}?before=gestern"))
+        .await;
+    assert_eq!(status, 400);
+    let anonymous = h
+        .http
+        .get(format!("{}/api/contacts/{contact}", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+}

@@ -1258,6 +1258,7 @@ macro_rules! backend_sql {
                 pool: &Pool<Db>,
                 limit: i64,
                 before: Option<(i64, &str)>,
+                contact_id: Option<&str>,
             ) -> Result<Vec<ConversationRow>> {
                 // The page first, then each conversation's newest message by
                 // its (conversation_id, sent_at) index: one lookup per row.
@@ -1269,15 +1270,19 @@ macro_rules! backend_sql {
                                    ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) AS last_id \
                            FROM conversations c JOIN contacts k ON k.id = c.contact_id ",
                 );
+                query.push("WHERE 1 = 1 ");
+                if let Some(contact_id) = contact_id {
+                    query.push("AND c.contact_id = ").push_bind(contact_id).push(" ");
+                }
                 if let Some((last_message_at, id)) = before {
                     query
-                        .push("WHERE c.last_message_at < ")
+                        .push("AND (c.last_message_at < ")
                         .push_bind(last_message_at)
                         .push(" OR (c.last_message_at = ")
                         .push_bind(last_message_at)
                         .push(" AND c.id > ")
                         .push_bind(id)
-                        .push(") ");
+                        .push(")) ");
                 }
                 query
                     .push("ORDER BY c.last_message_at DESC, c.id LIMIT ")
@@ -1341,6 +1346,34 @@ macro_rules! backend_sql {
                     sent_at: t.13,
                     analysis: t.14.as_deref().map(from_json).transpose()?,
                 })
+            }
+
+            /// A contact's messages over all channels, newest first; `before`
+            /// (sent_at, id) continues after the previous page's last.
+            pub(crate) async fn contact_messages(
+                pool: &Pool<Db>,
+                contact_id: &str,
+                limit: i64,
+                before: Option<(i64, &str)>,
+            ) -> Result<Vec<MessageRow>> {
+                let mut query = sqlx::QueryBuilder::<Db>::new(MESSAGE_COLUMNS);
+                query
+                    .push("WHERE conversation_id IN (SELECT id FROM conversations WHERE contact_id = ")
+                    .push_bind(contact_id)
+                    .push(") ");
+                if let Some((sent_at, id)) = before {
+                    query
+                        .push("AND (sent_at < ")
+                        .push_bind(sent_at)
+                        .push(" OR (sent_at = ")
+                        .push_bind(sent_at)
+                        .push(" AND id < ")
+                        .push_bind(id)
+                        .push(")) ");
+                }
+                query.push("ORDER BY sent_at DESC, id DESC LIMIT ").push_bind(limit);
+                let rows: Vec<MessageTuple> = query.build_query_as().fetch_all(pool).await?;
+                rows.into_iter().map(message_row).collect()
             }
 
             pub(crate) async fn conversation_messages(pool: &Pool<Db>, conversation_id: &str) -> Result<Vec<MessageRow>> {
@@ -1659,8 +1692,18 @@ impl Backend {
         &self,
         limit: i64,
         before: Option<(i64, &str)>,
+        contact_id: Option<&str>,
     ) -> Result<Vec<ConversationRow>> {
-        dispatch!(self, recent_conversations, read, limit, before)
+        dispatch!(self, recent_conversations, read, limit, before, contact_id)
+    }
+
+    pub async fn contact_messages(
+        &self,
+        contact_id: &str,
+        limit: i64,
+        before: Option<(i64, &str)>,
+    ) -> Result<Vec<MessageRow>> {
+        dispatch!(self, contact_messages, read, contact_id, limit, before)
     }
 
     pub async fn conversation_messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>> {

@@ -311,7 +311,7 @@ impl Store {
 
     /// The newest conversations (by last message), `limit` at most.
     pub async fn recent_conversations(&self, limit: i64) -> Result<Vec<ConversationRow>> {
-        self.backend.recent_conversations(limit, None).await
+        self.backend.recent_conversations(limit, None, None).await
     }
 
     /// The page of conversations after `before` = (last message time in
@@ -321,7 +321,31 @@ impl Store {
         limit: i64,
         before: Option<(i64, &str)>,
     ) -> Result<Vec<ConversationRow>> {
-        self.backend.recent_conversations(limit, before).await
+        self.backend.recent_conversations(limit, before, None).await
+    }
+
+    /// One contact's conversations over all channels, newest first.
+    pub async fn contact_conversations(
+        &self,
+        contact_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ConversationRow>> {
+        self.backend
+            .recent_conversations(limit, None, Some(contact_id))
+            .await
+    }
+
+    /// One contact's messages over all channels, newest first: the CRM
+    /// timeline; `before` = (sent_at ms, id) of the previous page's last.
+    pub async fn contact_messages(
+        &self,
+        contact_id: &str,
+        limit: i64,
+        before: Option<(i64, &str)>,
+    ) -> Result<Vec<MessageRow>> {
+        self.backend
+            .contact_messages(contact_id, limit, before)
+            .await
     }
 
     pub async fn conversation_messages(&self, conversation_id: &str) -> Result<Vec<MessageRow>> {

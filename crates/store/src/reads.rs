@@ -82,6 +82,26 @@ macro_rules! reads_sql {
                 let Some((id, display_name)) = contact else {
                     return Ok(None);
                 };
+                with_identities(pool, id, display_name).await.map(Some)
+            }
+
+            pub(super) async fn contact(pool: &Pool<Db>, id: &str) -> Result<Option<ContactRow>> {
+                let contact: Option<(String, Option<String>)> =
+                    sqlx::query_as("SELECT id, display_name FROM contacts WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(pool)
+                        .await?;
+                let Some((id, display_name)) = contact else {
+                    return Ok(None);
+                };
+                with_identities(pool, id, display_name).await.map(Some)
+            }
+
+            async fn with_identities(
+                pool: &Pool<Db>,
+                id: String,
+                display_name: Option<String>,
+            ) -> Result<ContactRow> {
                 let identities: Vec<(String, String)> = sqlx::query_as(
                     "SELECT kind, value FROM identities WHERE contact_id = $1 ORDER BY created_at, kind, value",
                 )
@@ -94,11 +114,11 @@ macro_rules! reads_sql {
                         Ok(Identity::new(kind.parse::<IdentityKind>().map_err(corrupt)?, value))
                     })
                     .collect::<Result<_>>()?;
-                Ok(Some(ContactRow {
+                Ok(ContactRow {
                     id,
                     display_name,
                     identities,
-                }))
+                })
             }
 
             pub(super) async fn message_raw(
@@ -180,6 +200,10 @@ impl crate::Backend {
         dispatch_read!(self, message_raw, channel, external_id)
     }
 
+    pub async fn contact(&self, id: &str) -> Result<Option<ContactRow>> {
+        dispatch_read!(self, contact, id)
+    }
+
     pub async fn message_statuses(
         &self,
         channel: &str,
@@ -206,6 +230,11 @@ impl Store {
         value: &str,
     ) -> Result<Option<ContactRow>> {
         self.backend().contact_by_identity(kind, value).await
+    }
+
+    /// A contact with all of its identities.
+    pub async fn contact(&self, id: &str) -> Result<Option<ContactRow>> {
+        self.backend().contact(id).await
     }
 
     /// The message object exactly as the channel sent it.

@@ -770,6 +770,19 @@ async fn conversations_page_by_keyset_each_once_in_order(t: TestStore) {
             1_750_000_180_000
         )
     );
+    // One contact's view: only their conversation and messages.
+    let contact = &newest[0].contact_id;
+    let theirs = store.contact_conversations(contact, 10).await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].id, newest[0].id);
+    let timeline = store.contact_messages(contact, 10, None).await.unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline[0].id, last.id);
+    let older = store
+        .contact_messages(contact, 10, Some((timeline[0].sent_at, &timeline[0].id)))
+        .await
+        .unwrap();
+    assert!(older.is_empty());
     let all: Vec<String> = newest.into_iter().map(|c| c.id).collect();
     assert_eq!(all.len(), 5);
     // Page sizes that cut between the two of the same second and that do not.

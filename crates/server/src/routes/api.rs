@@ -25,7 +25,8 @@ use resonanz_core::rules::{
 };
 use resonanz_core::{Channel, Direction, MessageId, Timestamp};
 use resonanz_store::{
-    CachedTemplate, ConsentKind, ConsentRecord, Enqueued, NewOutbox, OutboxRow, Role,
+    CachedTemplate, ConsentKind, ConsentRecord, ConversationRow, Enqueued, NewOutbox, OutboxRow,
+    Role,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/sessions", post(login))
         .route("/api/conversations", get(list_conversations))
+        .route("/api/contacts/{id}", get(contact_timeline))
         .route(
             "/api/conversations/{id}/messages",
             post(send_message).get(conversation_messages),
@@ -578,6 +580,93 @@ fn parse_page_cursor(cursor: &str) -> Result<(i64, &str), Problem> {
         .ok_or_else(|| invalid_query(format!("`before` is not a cursor from `next`: {cursor:?}")))
 }
 
+fn page_limit(limit: Option<i64>) -> Result<i64, Problem> {
+    let limit = limit.unwrap_or(CONVERSATIONS_PER_PAGE);
+    if !(1..=CONVERSATIONS_PER_PAGE_MAX).contains(&limit) {
+        return Err(invalid_query(format!(
+            "`limit` must be 1 to {CONVERSATIONS_PER_PAGE_MAX}, not {limit}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// One inbox line: contact, newest message, who owes an answer, the window.
+fn conversation_view(row: &ConversationRow, now: Timestamp) -> Value {
+    let last_inbound_at = row.last_inbound_at.map(Timestamp);
+    let (open, closes_at, _) = window_times(last_inbound_at, now);
+    json!({
+        "id": row.id,
+        "channel": row.channel,
+        "account": row.account,
+        "contact": {"id": row.contact_id, "name": row.contact_name},
+        "last_message_at": rfc3339(Some(Timestamp(row.last_message_at))),
+        "last_inbound_at": rfc3339(last_inbound_at),
+        "last_message": row.last_message.as_ref().map(|last| json!({
+            "id": last.id,
+            "direction": last.direction,
+            "kind": last.kind,
+            "body": last.body,
+            "sent_at": rfc3339(Some(Timestamp(last.sent_at))),
+            "sentiment": last.sentiment,
+        })),
+        // The customer wrote last: someone on the team owes an answer.
+        "awaiting_reply": row.last_message.as_ref().is_some_and(|last| last.direction == Direction::Inbound.as_str()),
+        "window": {"open": open, "closes_at": rfc3339(closes_at)},
+        "templates_only": !open && row.channel == Channel::WhatsApp.as_str(),
+    })
+}
+
+#[derive(Deserialize)]
+struct TimelineQuery {
+    limit: Option<i64>,
+    /// The previous page's `next`.
+    before: Option<String>,
+}
+
+/// `GET /api/contacts/{id}`: the CRM view of one person: their identities on
+/// every channel, their conversations with each window, and the timeline of
+/// messages over all channels, newest first; `next` fetches older ones.
+async fn contact_timeline(
+    State(app): State<AppState>,
+    _agent: Agent,
+    Path(id): Path<String>,
+    query: Result<Query<TimelineQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(query) = query.map_err(|rejection| invalid_query(rejection.body_text()))?;
+    let limit = page_limit(query.limit)?;
+    let before = query.before.as_deref().map(parse_page_cursor).transpose()?;
+    let contact = app
+        .store
+        .contact(&id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("contact", &id))?;
+    let conversations = app
+        .store
+        .contact_conversations(&id, CONVERSATIONS_PER_PAGE_MAX)
+        .await
+        .map_err(internal)?;
+    let timeline = app
+        .store
+        .contact_messages(&id, limit, before)
+        .await
+        .map_err(internal)?;
+    let now = app.clock.now();
+    let next = timeline
+        .last()
+        .filter(|_| timeline.len() as i64 == limit)
+        .map(|message| page_cursor(message.sent_at, &message.id));
+    Ok(Json(json!({
+        "id": contact.id,
+        "name": contact.display_name,
+        "identities": contact.identities,
+        "conversations": conversations.iter().map(|row| conversation_view(row, now)).collect::<Vec<_>>(),
+        "timeline": timeline,
+        "next": next,
+    }))
+    .into_response())
+}
+
 /// `GET /api/conversations`: the inbox, newest message first, with each
 /// conversation's contact and 24-hour window; `next` fetches the next page.
 async fn list_conversations(
@@ -586,12 +675,7 @@ async fn list_conversations(
     query: Result<Query<ConversationsQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(query) = query.map_err(|rejection| invalid_query(rejection.body_text()))?;
-    let limit = query.limit.unwrap_or(CONVERSATIONS_PER_PAGE);
-    if !(1..=CONVERSATIONS_PER_PAGE_MAX).contains(&limit) {
-        return Err(invalid_query(format!(
-            "`limit` must be 1 to {CONVERSATIONS_PER_PAGE_MAX}, not {limit}"
-        )));
-    }
+    let limit = page_limit(query.limit)?;
     let before = query.before.as_deref().map(parse_page_cursor).transpose()?;
     let rows = app
         .store
@@ -599,33 +683,7 @@ async fn list_conversations(
         .await
         .map_err(internal)?;
     let now = app.clock.now();
-    let conversations: Vec<Value> = rows
-        .iter()
-        .map(|row| {
-            let last_inbound_at = row.last_inbound_at.map(Timestamp);
-            let (open, closes_at, _) = window_times(last_inbound_at, now);
-            json!({
-                "id": row.id,
-                "channel": row.channel,
-                "account": row.account,
-                "contact": {"id": row.contact_id, "name": row.contact_name},
-                "last_message_at": rfc3339(Some(Timestamp(row.last_message_at))),
-                "last_inbound_at": rfc3339(last_inbound_at),
-                "last_message": row.last_message.as_ref().map(|last| json!({
-                    "id": last.id,
-                    "direction": last.direction,
-                    "kind": last.kind,
-                    "body": last.body,
-                    "sent_at": rfc3339(Some(Timestamp(last.sent_at))),
-                    "sentiment": last.sentiment,
-                })),
-                // The customer wrote last: someone on the team owes an answer.
-                "awaiting_reply": row.last_message.as_ref().is_some_and(|last| last.direction == Direction::Inbound.as_str()),
-                "window": {"open": open, "closes_at": rfc3339(closes_at)},
-                "templates_only": !open && row.channel == Channel::WhatsApp.as_str(),
-            })
-        })
-        .collect();
+    let conversations: Vec<Value> = rows.iter().map(|row| conversation_view(row, now)).collect();
     let next = rows
         .last()
         .filter(|_| rows.len() as i64 == limit)
