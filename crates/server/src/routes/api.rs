@@ -546,8 +546,9 @@ fn window_times(
     }
 }
 
+/// `?limit=&before=` of a keyset-paged list.
 #[derive(Deserialize)]
-struct ConversationsQuery {
+struct PageQuery {
     limit: Option<i64>,
     /// The previous page's `next`.
     before: Option<String>,
@@ -616,13 +617,6 @@ fn conversation_view(row: &ConversationRow, now: Timestamp) -> Value {
     })
 }
 
-#[derive(Deserialize)]
-struct TimelineQuery {
-    limit: Option<i64>,
-    /// The previous page's `next`.
-    before: Option<String>,
-}
-
 /// `GET /api/contacts/{id}`: the CRM view of one person: their identities on
 /// every channel, their conversations with each window, and the timeline of
 /// messages over all channels, newest first; `next` fetches older ones.
@@ -630,7 +624,7 @@ async fn contact_timeline(
     State(app): State<AppState>,
     _agent: Agent,
     Path(id): Path<String>,
-    query: Result<Query<TimelineQuery>, QueryRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(query) = query.map_err(|rejection| invalid_query(rejection.body_text()))?;
     let limit = page_limit(query.limit)?;
@@ -672,7 +666,7 @@ async fn contact_timeline(
 async fn list_conversations(
     State(app): State<AppState>,
     _agent: Agent,
-    query: Result<Query<ConversationsQuery>, QueryRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(query) = query.map_err(|rejection| invalid_query(rejection.body_text()))?;
     let limit = page_limit(query.limit)?;
