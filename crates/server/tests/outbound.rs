@@ -1993,6 +1993,9 @@ async fn the_inbox_lists_conversations_newest_first_with_their_window_and_pages_
     assert!(erika["last_message"]["sentiment"].is_string(), "{erika}");
     assert_eq!(erika["awaiting_reply"], true);
     let erika_id = erika["id"].as_str().unwrap().to_owned();
+    // A minute later (the simulator's and the server's clocks start apart,
+    // and Meta's timestamps are whole seconds) an agent answers.
+    h.advance(60);
     let (status, queued) = h
         .send(&erika_id, reply("Guten Tag, wir kümmern uns sofort."))
         .await;
