@@ -2015,6 +2015,13 @@ async fn the_inbox_lists_conversations_newest_first_with_their_window_and_pages_
         answered["last_message"]["body"],
         "Guten Tag, wir kümmern uns sofort."
     );
+    // "Who is waiting for us?": only the customers who wrote last.
+    let (_, waiting) = h.get("/api/conversations?awaiting_reply=true").await;
+    assert_eq!(names(&waiting), ["Aylin", "Jürgen"]);
+    let (_, on_whatsapp) = h.get("/api/conversations?channel=whatsapp&limit=1").await;
+    assert_eq!(names(&on_whatsapp), ["Erika"]);
+    let (_, on_messenger) = h.get("/api/conversations?channel=messenger").await;
+    assert_eq!(names(&on_messenger), Vec::<String>::new());
     let (_, stale) = h
         .get(&format!("/api/conversations?limit=2&before={cursor}"))
         .await;
@@ -2028,7 +2035,14 @@ async fn the_inbox_lists_conversations_newest_first_with_their_window_and_pages_
         assert_eq!(conversation["templates_only"], true, "{conversation}");
     }
 
-    for bad in ["limit=0", "limit=201", "limit=viele", "before=gestern"] {
+    for bad in [
+        "limit=0",
+        "limit=201",
+        "limit=viele",
+        "before=gestern",
+        "channel=fax",
+        "awaiting_reply=vielleicht",
+    ] {
         let (status, problem) = h.get(&format!("/api/conversations?{bad}")).await;
         assert_eq!(status, 400, "{bad}: {problem}");
         assert_eq!(

@@ -54,6 +54,17 @@ pub struct ConversationRow {
     pub last_message: Option<LastMessage>,
 }
 
+/// Which conversations a list shows; the default is all of them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConversationFilter<'a> {
+    pub contact_id: Option<&'a str>,
+    pub channel: Option<Channel>,
+    /// Only those whose newest message is the customer's.
+    pub awaiting_reply: bool,
+    /// (last message time in ms, id) of the previous page's last row.
+    pub before: Option<(i64, &'a str)>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct LastMessage {
     pub id: String,
@@ -1257,8 +1268,7 @@ macro_rules! backend_sql {
             pub(crate) async fn recent_conversations(
                 pool: &Pool<Db>,
                 limit: i64,
-                before: Option<(i64, &str)>,
-                contact_id: Option<&str>,
+                filter: &ConversationFilter<'_>,
             ) -> Result<Vec<ConversationRow>> {
                 // The page first, then each conversation's newest message by
                 // its (conversation_id, sent_at) index: one lookup per row.
@@ -1271,10 +1281,20 @@ macro_rules! backend_sql {
                            FROM conversations c JOIN contacts k ON k.id = c.contact_id ",
                 );
                 query.push("WHERE 1 = 1 ");
-                if let Some(contact_id) = contact_id {
+                if let Some(contact_id) = filter.contact_id {
                     query.push("AND c.contact_id = ").push_bind(contact_id).push(" ");
                 }
-                if let Some((last_message_at, id)) = before {
+                if let Some(channel) = filter.channel {
+                    query.push("AND c.channel = ").push_bind(channel.as_str()).push(" ");
+                }
+                if filter.awaiting_reply {
+                    query
+                        .push("AND (SELECT x.direction FROM messages x WHERE x.conversation_id = c.id \
+                               ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) = ")
+                        .push_bind(Direction::Inbound.as_str())
+                        .push(" ");
+                }
+                if let Some((last_message_at, id)) = filter.before {
                     query
                         .push("AND (c.last_message_at < ")
                         .push_bind(last_message_at)
@@ -1691,10 +1711,9 @@ impl Backend {
     pub async fn recent_conversations(
         &self,
         limit: i64,
-        before: Option<(i64, &str)>,
-        contact_id: Option<&str>,
+        filter: &ConversationFilter<'_>,
     ) -> Result<Vec<ConversationRow>> {
-        dispatch!(self, recent_conversations, read, limit, before, contact_id)
+        dispatch!(self, recent_conversations, read, limit, filter)
     }
 
     pub async fn contact_messages(

@@ -17,7 +17,9 @@ use resonanz_core::{Inbound, RawEvent, RawEventId, Source};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
-pub use backend::{Backend, ConversationRow, Counts, LastMessage, MentionRow, MessageRow};
+pub use backend::{
+    Backend, ConversationFilter, ConversationRow, Counts, LastMessage, MentionRow, MessageRow,
+};
 pub use bus::{BroadcastBus, EventBus};
 pub use media::*;
 pub use outbound::*;
@@ -311,28 +313,17 @@ impl Store {
 
     /// The newest conversations (by last message), `limit` at most.
     pub async fn recent_conversations(&self, limit: i64) -> Result<Vec<ConversationRow>> {
-        self.backend.recent_conversations(limit, None, None).await
-    }
-
-    /// The page of conversations after `before` = (last message time in
-    /// ms, id) of the previous page's last row, newest first.
-    pub async fn conversations_before(
-        &self,
-        limit: i64,
-        before: Option<(i64, &str)>,
-    ) -> Result<Vec<ConversationRow>> {
-        self.backend.recent_conversations(limit, before, None).await
-    }
-
-    /// One contact's conversations over all channels, newest first.
-    pub async fn contact_conversations(
-        &self,
-        contact_id: &str,
-        limit: i64,
-    ) -> Result<Vec<ConversationRow>> {
-        self.backend
-            .recent_conversations(limit, None, Some(contact_id))
+        self.conversations(limit, &ConversationFilter::default())
             .await
+    }
+
+    /// The conversations `filter` selects, newest message first.
+    pub async fn conversations(
+        &self,
+        limit: i64,
+        filter: &ConversationFilter<'_>,
+    ) -> Result<Vec<ConversationRow>> {
+        self.backend.recent_conversations(limit, filter).await
     }
 
     /// One contact's messages over all channels, newest first: the CRM

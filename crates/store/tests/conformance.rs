@@ -3,7 +3,9 @@
 //! postgres://postgres@127.0.0.1:5432/test).
 
 use resonanz_core::*;
-use resonanz_store::{IngestOutcome, ProjectedItem, Projection, Store, StoreOptions};
+use resonanz_store::{
+    ConversationFilter, IngestOutcome, ProjectedItem, Projection, Store, StoreOptions,
+};
 
 mod common;
 use common::TestStore;
@@ -772,7 +774,16 @@ async fn conversations_page_by_keyset_each_once_in_order(t: TestStore) {
     );
     // One contact's view: only their conversation and messages.
     let contact = &newest[0].contact_id;
-    let theirs = store.contact_conversations(contact, 10).await.unwrap();
+    let theirs = store
+        .conversations(
+            10,
+            &ConversationFilter {
+                contact_id: Some(contact),
+                ..ConversationFilter::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(theirs.len(), 1);
     assert_eq!(theirs[0].id, newest[0].id);
     let timeline = store.contact_messages(contact, 10, None).await.unwrap();
@@ -785,13 +796,41 @@ async fn conversations_page_by_keyset_each_once_in_order(t: TestStore) {
     assert!(older.is_empty());
     let all: Vec<String> = newest.into_iter().map(|c| c.id).collect();
     assert_eq!(all.len(), 5);
+    // The business answers customer 4 (an echo): only 0 to 3 still wait.
+    store
+        .ingest(vec![projection(
+            Source::WhatsApp,
+            "page-echo",
+            vec![echo("wamid.page.echo", "49170000004", 1_750_000_240)],
+        )])
+        .await
+        .unwrap();
+    let waiting = store
+        .conversations(
+            10,
+            &ConversationFilter {
+                awaiting_reply: true,
+                channel: Some(Channel::WhatsApp),
+                ..ConversationFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 4);
+    assert!(waiting.iter().all(|c| c.id != all[0]));
     // Page sizes that cut between the two of the same second and that do not.
     for limit in 1..=3 {
         let mut paged = Vec::new();
         let mut before: Option<(i64, String)> = None;
         loop {
             let page = store
-                .conversations_before(limit, before.as_ref().map(|(at, id)| (*at, id.as_str())))
+                .conversations(
+                    limit,
+                    &ConversationFilter {
+                        before: before.as_ref().map(|(at, id)| (*at, id.as_str())),
+                        ..ConversationFilter::default()
+                    },
+                )
                 .await
                 .unwrap();
             let Some(last) = page.last() else { break };

@@ -25,8 +25,8 @@ use resonanz_core::rules::{
 };
 use resonanz_core::{Channel, Direction, MessageId, Timestamp};
 use resonanz_store::{
-    CachedTemplate, ConsentKind, ConsentRecord, ConversationRow, Enqueued, NewOutbox, OutboxRow,
-    Role,
+    CachedTemplate, ConsentKind, ConsentRecord, ConversationFilter, ConversationRow, Enqueued,
+    NewOutbox, OutboxRow, Role,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -554,6 +554,18 @@ struct PageQuery {
     before: Option<String>,
 }
 
+/// Not `PageQuery` flattened: serde_urlencoded reads numbers inside a
+/// flattened struct as strings and refuses them.
+#[derive(Deserialize)]
+struct InboxQuery {
+    limit: Option<i64>,
+    before: Option<String>,
+    /// `whatsapp`, `messenger` or `instagram`.
+    channel: Option<String>,
+    /// Only conversations whose newest message is the customer's.
+    awaiting_reply: Option<bool>,
+}
+
 const CONVERSATIONS_PER_PAGE: i64 = 50;
 const CONVERSATIONS_PER_PAGE_MAX: i64 = 200;
 
@@ -637,7 +649,13 @@ async fn contact_timeline(
         .ok_or_else(|| not_found("contact", &id))?;
     let conversations = app
         .store
-        .contact_conversations(&id, CONVERSATIONS_PER_PAGE_MAX)
+        .conversations(
+            CONVERSATIONS_PER_PAGE_MAX,
+            &ConversationFilter {
+                contact_id: Some(&id),
+                ..ConversationFilter::default()
+            },
+        )
         .await
         .map_err(internal)?;
     let timeline = app
@@ -666,14 +684,27 @@ async fn contact_timeline(
 async fn list_conversations(
     State(app): State<AppState>,
     _agent: Agent,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<InboxQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(query) = query.map_err(|rejection| invalid_query(rejection.body_text()))?;
     let limit = page_limit(query.limit)?;
-    let before = query.before.as_deref().map(parse_page_cursor).transpose()?;
+    let channel = query
+        .channel
+        .as_deref()
+        .map(|name| {
+            name.parse::<Channel>()
+                .map_err(|_| invalid_query(format!("unknown channel {name:?}")))
+        })
+        .transpose()?;
+    let filter = ConversationFilter {
+        channel,
+        awaiting_reply: query.awaiting_reply.unwrap_or(false),
+        before: query.before.as_deref().map(parse_page_cursor).transpose()?,
+        ..ConversationFilter::default()
+    };
     let rows = app
         .store
-        .conversations_before(limit, before)
+        .conversations(limit, &filter)
         .await
         .map_err(internal)?;
     let now = app.clock.now();
