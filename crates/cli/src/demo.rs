@@ -133,13 +133,12 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
                     .await
                 && let Some(message) = messages.iter().rev().find(|m| m.direction == "in")
             {
-                let text: String = message
-                    .body
-                    .as_deref()
-                    .unwrap_or(&format!("[{}]", message.kind))
-                    .chars()
-                    .take(70)
-                    .collect();
+                // A shared location shows the map link a towing partner would get.
+                let text: String = match (&message.body, &message.map_url) {
+                    (Some(body), _) => body.chars().take(70).collect(),
+                    (None, Some(map)) => format!("[Standort] {map}"),
+                    (None, None) => format!("[{}]", message.kind),
+                };
                 let verdict = message
                     .analysis
                     .as_ref()

@@ -136,6 +136,13 @@ async fn every_whatsapp_message_type_is_stored_and_projected() {
     .await;
     let m = app.message("whatsapp", &id).await;
     assert_eq!(m.kind, "location");
+    // What the agent forwards to the towing service.
+    assert_eq!(
+        m.map_url.as_deref(),
+        Some(
+            "https://www.openstreetmap.org/?mlat=52.520008&mlon=13.404954#map=17/52.520008/13.404954"
+        )
+    );
     let location = m.location.expect("location projected");
     assert_eq!(
         (location.latitude, location.longitude),

@@ -92,6 +92,8 @@ pub struct MessageRow {
     pub reply_to: Option<String>,
     pub sent_at: i64,
     pub analysis: Option<Analysis>,
+    /// For a shared location: a map link a towing partner can open.
+    pub map_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1349,6 +1351,7 @@ macro_rules! backend_sql {
             );
 
             fn message_row(t: MessageTuple) -> Result<MessageRow> {
+                let location: Option<Location> = t.10.as_deref().map(from_json).transpose()?;
                 Ok(MessageRow {
                     id: t.0,
                     conversation_id: t.1,
@@ -1360,7 +1363,8 @@ macro_rules! backend_sql {
                     delivery_state: t.7,
                     delivery: from_json(&t.8)?,
                     reactions: from_json(&t.9)?,
-                    location: t.10.as_deref().map(from_json).transpose()?,
+                    map_url: location.as_ref().map(Location::map_url),
+                    location,
                     attachments: from_json(&t.11)?,
                     reply_to: t.12,
                     sent_at: t.13,
