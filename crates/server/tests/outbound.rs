@@ -1972,6 +1972,11 @@ async fn the_inbox_lists_conversations_newest_first_with_their_window_and_pages_
     assert_eq!(status, 200, "{second}");
     assert_eq!(names(&second), ["Erika"]);
     assert!(second["next"].is_null(), "{second}");
+    let erika_first_sent_at = second["conversations"][0]["last_message"]["sent_at"].clone();
+    assert_eq!(
+        second["conversations"][0]["waiting_since"],
+        erika_first_sent_at
+    );
 
     // Erika writes again: she moves to the top, and the old cursor's page no
     // longer shows her, so paging never lists a conversation twice.
@@ -1992,6 +1997,9 @@ async fn the_inbox_lists_conversations_newest_first_with_their_window_and_pages_
     assert_eq!(erika["last_message"]["direction"], "in");
     assert!(erika["last_message"]["sentiment"].is_string(), "{erika}");
     assert_eq!(erika["awaiting_reply"], true);
+    // She has been waiting since her first unanswered message, not her last.
+    assert_eq!(erika["waiting_since"], erika_first_sent_at);
+    assert_ne!(erika["last_message"]["sent_at"], erika_first_sent_at);
     let erika_id = erika["id"].as_str().unwrap().to_owned();
     // A minute later (the simulator's and the server's clocks start apart,
     // and Meta's timestamps are whole seconds) an agent answers.
@@ -2011,6 +2019,7 @@ async fn the_inbox_lists_conversations_newest_first_with_their_window_and_pages_
     })
     .await;
     assert_eq!(answered["last_message"]["direction"], "out");
+    assert!(answered["waiting_since"].is_null(), "{answered}");
     assert_eq!(
         answered["last_message"]["body"],
         "Guten Tag, wir kümmern uns sofort."

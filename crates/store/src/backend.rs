@@ -52,6 +52,9 @@ pub struct ConversationRow {
     pub last_message_at: i64,
     /// The newest message either way, for the inbox line.
     pub last_message: Option<LastMessage>,
+    /// The first customer message since the business last wrote, when the
+    /// customer wrote last: how long they have been waiting.
+    pub waiting_since: Option<i64>,
 }
 
 /// Which conversations a list shows; the default is all of them.
@@ -1276,10 +1279,13 @@ macro_rules! backend_sql {
                 // its (conversation_id, sent_at) index: one lookup per row.
                 let mut query = sqlx::QueryBuilder::<Db>::new(
                     "SELECT p.id, p.contact_id, p.display_name, p.channel, p.account, p.last_inbound_at, p.last_message_at, \
-                            m.id, m.direction, m.kind, m.body, m.sent_at, m.analysis \
+                            m.id, m.direction, m.kind, m.body, m.sent_at, m.analysis, p.waiting_since \
                      FROM (SELECT c.id, c.contact_id, k.display_name, c.channel, c.account, c.last_inbound_at, c.last_message_at, \
                                   (SELECT x.id FROM messages x WHERE x.conversation_id = c.id \
-                                   ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) AS last_id \
+                                   ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) AS last_id, \
+                                  (SELECT MIN(w.sent_at) FROM messages w WHERE w.conversation_id = c.id AND w.direction = 'in' \
+                                   AND w.sent_at > COALESCE((SELECT MAX(o.sent_at) FROM messages o \
+                                                             WHERE o.conversation_id = c.id AND o.direction = 'out'), 0)) AS waiting_since \
                            FROM conversations c JOIN contacts k ON k.id = c.contact_id ",
                 );
                 query.push("WHERE 1 = 1 ");
@@ -1313,6 +1319,7 @@ macro_rules! backend_sql {
                 type Row = (
                     String, String, Option<String>, String, String, Option<i64>, i64,
                     Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>,
+                    Option<i64>,
                 );
                 let rows: Vec<Row> = query.build_query_as().fetch_all(pool).await?;
                 rows.into_iter()
@@ -1336,6 +1343,10 @@ macro_rules! backend_sql {
                             account: r.4,
                             last_inbound_at: r.5,
                             last_message_at: r.6,
+                            // Only while the customer, not the business, wrote last.
+                            waiting_since: r.13.filter(|_| {
+                                last_message.as_ref().is_some_and(|m| m.direction == Direction::Inbound.as_str())
+                            }),
                             last_message,
                         })
                     })

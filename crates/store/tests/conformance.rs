@@ -818,6 +818,16 @@ async fn conversations_page_by_keyset_each_once_in_order(t: TestStore) {
         .unwrap();
     assert_eq!(waiting.len(), 4);
     assert!(waiting.iter().all(|c| c.id != all[0]));
+    // Each has waited since its customer's message; the answered one not at all.
+    assert!(
+        waiting.iter().all(|c| c.waiting_since == c.last_inbound_at),
+        "{waiting:?}"
+    );
+    let answered = store.recent_conversations(1).await.unwrap();
+    assert_eq!(
+        (answered[0].id.as_str(), answered[0].waiting_since),
+        (all[0].as_str(), None)
+    );
     // Page sizes that cut between the two of the same second and that do not.
     for limit in 1..=3 {
         let mut paged = Vec::new();

@@ -624,6 +624,7 @@ fn conversation_view(row: &ConversationRow, now: Timestamp) -> Value {
         })),
         // The customer wrote last: someone on the team owes an answer.
         "awaiting_reply": row.last_message.as_ref().is_some_and(|last| last.direction == Direction::Inbound.as_str()),
+        "waiting_since": rfc3339(row.waiting_since.map(Timestamp)),
         "window": {"open": open, "closes_at": rfc3339(closes_at)},
         "templates_only": !open && row.channel == Channel::WhatsApp.as_str(),
     })
