@@ -2277,3 +2277,59 @@ async fn a_contacts_timeline_shows_every_message_both_ways_newest_first_and_page
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
 }
+
+#[tokio::test]
+async fn a_browser_session_cookie_opens_reads_and_the_event_stream_but_no_changes() {
+    let h = Harness::new().await;
+    let conversation = h.customer_writes("Hallo").await;
+    let login = h
+        .http
+        .post(format!("{}/api/sessions", h.base))
+        .json(&json!({"name": "admin", "password": "Geheim-123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 201);
+    let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let read = |path: &str, cookie: &str| {
+        h.http
+            .get(format!("{}{path}", h.base))
+            .header("cookie", format!("theme=dunkel; {cookie}"))
+            .send()
+    };
+    assert_eq!(
+        read("/api/conversations", &cookie).await.unwrap().status(),
+        200
+    );
+    let stream = read("/api/events", &cookie).await.unwrap();
+    assert_eq!(stream.status(), 200);
+    drop(stream);
+    let stranger = read("/api/conversations", "resonanz_session=rz_falsch")
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 401);
+
+    // What a forged form on another site would send: the cookie, no token.
+    let forged = h
+        .http
+        .post(format!(
+            "{}/api/conversations/{conversation}/messages",
+            h.base
+        ))
+        .header("cookie", &cookie)
+        .json(&reply("Hallo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let problem: Value = forged.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("reads only"),
+        "{problem}"
+    );
+    assert!(h.sim.sent().is_empty());
+}

@@ -99,6 +99,29 @@ impl Agent {
     }
 }
 
+/// The cookie `POST /api/sessions` sets for browsers.
+pub const SESSION_COOKIE: &str = "resonanz_session";
+
+/// `Set-Cookie` for a new session: script cannot read it, other sites
+/// cannot send it, and only over HTTPS (browsers count localhost as such;
+/// Meta delivers webhooks only over HTTPS, so a real installation has it).
+pub fn session_cookie_header(token: &str, max_age_secs: i64) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/api; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Strict"
+    )
+}
+
+fn session_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
 fn unauthorized(detail: &str) -> Problem {
     Problem::new(
         StatusCode::UNAUTHORIZED,
@@ -116,14 +139,26 @@ impl FromRequestParts<AppState> for Agent {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
+        let bearer = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("send Authorization: Bearer <token>"))?;
+            .filter(|t| !t.is_empty());
+        // A browser sends the cookie with any request a foreign page makes it
+        // send, so the cookie only opens reads (an `EventSource` cannot set
+        // headers); a change needs the token in the header.
+        let token = match bearer {
+            Some(token) => token,
+            None if parts.method.is_safe() => session_cookie(&parts.headers)
+                .ok_or_else(|| unauthorized("send Authorization: Bearer <token>"))?,
+            None => {
+                return Err(unauthorized(
+                    "send Authorization: Bearer <token>; the session cookie opens reads only",
+                ));
+            }
+        };
         match app
             .store
             .agent_by_token_hash(&token_hash(token), app.clock.now())

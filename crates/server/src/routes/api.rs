@@ -183,13 +183,18 @@ async fn login(State(app): State<AppState>, body: Result<Json<Login>, JsonReject
     }
     let token = auth::new_token();
     let now = app.clock.now();
-    let expires_at = now.plus_millis(app.settings.outbound.session_ttl_hours.max(1) * 3_600_000);
+    let ttl_hours = app.settings.outbound.session_ttl_hours.max(1);
+    let expires_at = now.plus_millis(ttl_hours * 3_600_000);
     app.store
         .create_session(&auth::token_hash(&token), &agent.id, now, expires_at)
         .await
         .map_err(internal)?;
     Ok((
         StatusCode::CREATED,
+        [(
+            header::SET_COOKIE,
+            auth::session_cookie_header(&token, ttl_hours * 3600),
+        )],
         Json(json!({
             "token": token,
             "expires_at": expires_at.to_rfc3339(),
