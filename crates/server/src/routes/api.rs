@@ -571,8 +571,8 @@ struct InboxQuery {
     awaiting_reply: Option<bool>,
 }
 
-const CONVERSATIONS_PER_PAGE: i64 = 50;
-const CONVERSATIONS_PER_PAGE_MAX: i64 = 200;
+const PAGE_SIZE: i64 = 50;
+const PAGE_SIZE_MAX: i64 = 200;
 
 pub(crate) fn invalid_query(detail: impl Into<String>) -> Problem {
     Problem::new(
@@ -599,10 +599,10 @@ fn parse_page_cursor(cursor: &str) -> Result<(i64, &str), Problem> {
 }
 
 fn page_limit(limit: Option<i64>) -> Result<i64, Problem> {
-    let limit = limit.unwrap_or(CONVERSATIONS_PER_PAGE);
-    if !(1..=CONVERSATIONS_PER_PAGE_MAX).contains(&limit) {
+    let limit = limit.unwrap_or(PAGE_SIZE);
+    if !(1..=PAGE_SIZE_MAX).contains(&limit) {
         return Err(invalid_query(format!(
-            "`limit` must be 1 to {CONVERSATIONS_PER_PAGE_MAX}, not {limit}"
+            "`limit` must be 1 to {PAGE_SIZE_MAX}, not {limit}"
         )));
     }
     Ok(limit)
@@ -656,7 +656,7 @@ async fn contact_timeline(
     let conversations = app
         .store
         .conversations(
-            CONVERSATIONS_PER_PAGE_MAX,
+            PAGE_SIZE_MAX,
             &ConversationFilter {
                 contact_id: Some(&id),
                 ..ConversationFilter::default()
