@@ -5,19 +5,14 @@
 use std::collections::HashMap;
 use std::process::Command;
 
+mod support;
+
 #[test]
 fn bench_webhooks_ends_with_every_figure_on_one_result_line() {
-    let output = Command::new(env!("CARGO_BIN_EXE_resonanz"))
-        .args(["bench", "webhooks", "--secs", "1", "--concurrency", "8"])
-        .args(["--rate", "200", "--rate-secs", "1"])
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "bench failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = support::succeeds(
+        Command::new(env!("CARGO_BIN_EXE_resonanz"))
+            .args(["bench", "webhooks", "--secs", "1", "--concurrency", "8"])
+            .args(["--rate", "200", "--rate-secs", "1"]),
     );
     assert!(stdout.contains("durability: "), "{stdout}");
     let last = stdout.lines().last().unwrap_or_default();

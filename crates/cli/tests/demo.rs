@@ -5,22 +5,17 @@
 use resonanz_store::{Store, StoreOptions};
 use std::process::Command;
 
+mod support;
+
 #[tokio::test]
 async fn the_demo_shows_customer_messages_flowing_into_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let output = Command::new(env!("CARGO_BIN_EXE_resonanz"))
-        .current_dir(dir.path())
-        .args(["demo", "--seconds", "4", "--rate", "5", "--port", "0"])
-        .args(["--database", &database])
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "demo failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = support::succeeds(
+        Command::new(env!("CARGO_BIN_EXE_resonanz"))
+            .current_dir(dir.path())
+            .args(["demo", "--seconds", "4", "--rate", "5", "--port", "0"])
+            .args(["--database", &database]),
     );
     assert!(
         stdout.contains("webhook handshake (GET hub.challenge): verified"),

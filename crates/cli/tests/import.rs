@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod support;
+
 fn resonanz(db: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_resonanz"));
     command
@@ -324,13 +326,7 @@ async fn replay_rebuilds_an_imported_file_exactly_across_many_batches() {
     assert!(imported.status.success());
     let before = snapshot(&db).await;
 
-    let output = resonanz(&db).arg("replay").output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = support::succeeds(resonanz(&db).arg("replay"));
     assert!(stdout.contains("replayed 4500 raw events"), "{stdout}");
     assert!(stdout.contains("4500 mentions"), "{stdout}");
     assert_eq!(snapshot(&db).await, before);
