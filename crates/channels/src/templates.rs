@@ -222,6 +222,24 @@ impl TemplateIssue {
     }
 }
 
+/// The variables a template text asks for, each once, in order of first
+/// appearance: `1`, `2`… or names (`customer_name`). A composer shows one
+/// field for each.
+pub fn variable_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (var, _, _) in variables(text) {
+        let name = match var {
+            Var::Positional(n) => n.to_string(),
+            Var::Named(name) => name,
+            Var::Invalid(_) => continue,
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// A variable as written between `{{` and `}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Var {

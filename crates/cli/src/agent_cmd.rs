@@ -30,6 +30,8 @@ pub enum AgentCommand {
 pub enum RoleArg {
     Admin,
     Agent,
+    /// Reads everything, changes nothing.
+    Analyst,
 }
 
 impl From<RoleArg> for Role {
@@ -37,6 +39,7 @@ impl From<RoleArg> for Role {
         match role {
             RoleArg::Admin => Role::Admin,
             RoleArg::Agent => Role::Agent,
+            RoleArg::Analyst => Role::Analyst,
         }
     }
 }

@@ -52,6 +52,18 @@ impl Timestamp {
         Some(Self((parsed.unix_timestamp_nanos() / 1_000_000) as i64))
     }
 
+    /// The time a clock in Germany shows (CET, or CEST in summer), for display.
+    pub fn to_german_local(self) -> Option<time::OffsetDateTime> {
+        let utc =
+            time::OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000).ok()?;
+        let hours = if in_central_european_summer_time(utc) {
+            2
+        } else {
+            1
+        };
+        Some(utc.to_offset(time::UtcOffset::from_hms(hours, 0, 0).ok()?))
+    }
+
     /// `05.12.2026`, `05.12.2026 14:30` or `05.12.2026 14:30:15`, how Excel
     /// shows dates with German settings, read as German local time: CET, and
     /// CEST from the last Sunday of March to the last Sunday of October
@@ -172,6 +184,14 @@ mod tests {
             Timestamp(1_704_067_200_000).to_rfc3339(),
             "2024-01-01T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn german_local_time_follows_summer_time() {
+        let winter = Timestamp::parse("2026-12-08T13:30:00Z").unwrap();
+        let summer = Timestamp::parse("2026-07-01T13:30:00Z").unwrap();
+        assert_eq!(winter.to_german_local().unwrap().hour(), 14);
+        assert_eq!(summer.to_german_local().unwrap().hour(), 15);
     }
 
     #[test]

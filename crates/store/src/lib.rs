@@ -9,6 +9,7 @@ mod journal;
 mod media;
 mod outbound;
 mod reads;
+mod team;
 mod writer;
 
 use resonanz_core::analysis::Analysis;
@@ -23,7 +24,8 @@ pub use backend::{
 pub use bus::{BroadcastBus, EventBus};
 pub use media::*;
 pub use outbound::*;
-pub use reads::{ContactRow, StatusRow, UnrecognizedRow};
+pub use reads::{ContactRow, ConversationCounts, StatusRow, UnrecognizedRow};
+pub use team::{AuditEntry, LoginFailures, NewAudit};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -181,6 +181,8 @@ pub struct CachedTemplate {
 pub enum Role {
     Admin,
     Agent,
+    /// Reads everything, changes nothing (reporting, quality assurance).
+    Analyst,
 }
 
 impl Role {
@@ -188,6 +190,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Agent => "agent",
+            Role::Analyst => "analyst",
         }
     }
 
@@ -195,6 +198,7 @@ impl Role {
         match text {
             "admin" => Some(Role::Admin),
             "agent" => Some(Role::Agent),
+            "analyst" => Some(Role::Analyst),
             _ => None,
         }
     }
@@ -207,6 +211,8 @@ pub struct AgentRow {
     pub role: Role,
     #[serde(skip)]
     pub password_hash: Option<String>,
+    /// The web app's language: `de` or `en`.
+    pub locale: String,
 }
 
 #[derive(Clone, Debug)]
@@ -435,6 +441,20 @@ macro_rules! outbound_sql {
                     .fetch_optional(pool)
                     .await?;
                 row.as_ref().map(decode).transpose()
+            }
+
+            /// A conversation's sends that are not (yet) messages: queued,
+            /// in flight, failed or blocked, oldest first.
+            pub(crate) async fn unsent_outbox(pool: &Pool<Db>, conversation_id: &str) -> Result<Vec<OutboxRow>> {
+                let sql = format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE conversation_id = $1 AND state <> 'sent' \
+                     ORDER BY created_at, id LIMIT 200"
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(conversation_id)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(decode).collect()
             }
 
             /// Atomically moves due `queued` rows to `sending`: two workers
@@ -891,18 +911,19 @@ macro_rules! outbound_sql {
                 Ok(())
             }
 
-            fn agent_row(r: (String, String, String, Option<String>)) -> Result<AgentRow> {
+            fn agent_row(r: (String, String, String, Option<String>, String)) -> Result<AgentRow> {
                 Ok(AgentRow {
                     role: Role::parse(&r.2).ok_or_else(|| StoreError::Corrupt(format!("role {:?}", r.2)))?,
                     id: r.0,
                     name: r.1,
                     password_hash: r.3,
+                    locale: r.4,
                 })
             }
 
             pub(crate) async fn agent_by_name(pool: &Pool<Db>, name: &str) -> Result<Option<AgentRow>> {
-                let row: Option<(String, String, String, Option<String>)> =
-                    sqlx::query_as("SELECT id, name, role, password_hash FROM agents WHERE name = $1")
+                let row: Option<(String, String, String, Option<String>, String)> =
+                    sqlx::query_as("SELECT id, name, role, password_hash, locale FROM agents WHERE name = $1")
                         .bind(name)
                         .fetch_optional(pool)
                         .await?;
@@ -915,10 +936,10 @@ macro_rules! outbound_sql {
                 token_hash: &str,
                 now: Timestamp,
             ) -> Result<Option<AgentRow>> {
-                let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
-                    "SELECT id, name, role, password_hash FROM agents WHERE token_hash = $1 \
+                let row: Option<(String, String, String, Option<String>, String)> = sqlx::query_as(
+                    "SELECT id, name, role, password_hash, locale FROM agents WHERE token_hash = $1 \
                      UNION ALL \
-                     SELECT a.id, a.name, a.role, a.password_hash FROM sessions s JOIN agents a ON a.id = s.agent_id \
+                     SELECT a.id, a.name, a.role, a.password_hash, a.locale FROM sessions s JOIN agents a ON a.id = s.agent_id \
                      WHERE s.token_hash = $1 AND s.expires_at > $2",
                 )
                 .bind(token_hash)
@@ -1189,6 +1210,11 @@ impl Store {
 
     pub async fn outbox(&self, id: &str) -> Result<Option<OutboxRow>> {
         on!(self, outbox, read, id)
+    }
+
+    /// A conversation's sends not yet accepted by Meta (or never to be).
+    pub async fn unsent_outbox(&self, conversation_id: &str) -> Result<Vec<OutboxRow>> {
+        on!(self, unsent_outbox, read, conversation_id)
     }
 
     /// Claims up to `limit` due rows (state `queued` → `sending`).

@@ -23,6 +23,17 @@ pub struct ContactRow {
     pub identities: Vec<Identity>,
 }
 
+/// How many conversations each inbox filter shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConversationCounts {
+    pub total: i64,
+    /// The customer wrote last.
+    pub awaiting: i64,
+    pub whatsapp: i64,
+    pub messenger: i64,
+    pub instagram: i64,
+}
+
 /// One delivery receipt as it arrived (also for messages not yet known).
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusRow {
@@ -121,6 +132,32 @@ macro_rules! reads_sql {
                 })
             }
 
+            pub(super) async fn conversation_counts(pool: &Pool<Db>) -> Result<ConversationCounts> {
+                let (total, awaiting, whatsapp, messenger, instagram): (i64, i64, i64, i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), \
+                       COUNT(*) FILTER (WHERE (SELECT x.direction FROM messages x WHERE x.conversation_id = c.id \
+                                               ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) = 'in'), \
+                       COUNT(*) FILTER (WHERE c.channel = 'whatsapp'), \
+                       COUNT(*) FILTER (WHERE c.channel = 'messenger'), \
+                       COUNT(*) FILTER (WHERE c.channel = 'instagram') \
+                     FROM conversations c",
+                )
+                .fetch_one(pool)
+                .await?;
+                Ok(ConversationCounts { total, awaiting, whatsapp, messenger, instagram })
+            }
+
+            pub(super) async fn blob_mime_type(pool: &Pool<Db>, sha256: &str) -> Result<Option<String>> {
+                let mime: Option<String> = sqlx::query_scalar(
+                    "SELECT mime_type FROM media WHERE blob_sha256 = $1 AND mime_type IS NOT NULL \
+                     UNION ALL SELECT mime_type FROM outbound_files WHERE sha256 = $1 LIMIT 1",
+                )
+                .bind(sha256)
+                .fetch_optional(pool)
+                .await?;
+                Ok(mime)
+            }
+
             pub(super) async fn message_raw(
                 pool: &Pool<Db>,
                 channel: &str,
@@ -204,6 +241,14 @@ impl crate::Backend {
         dispatch_read!(self, contact, id)
     }
 
+    pub async fn conversation_counts(&self) -> Result<ConversationCounts> {
+        dispatch_read!(self, conversation_counts)
+    }
+
+    pub async fn blob_mime_type(&self, sha256: &str) -> Result<Option<String>> {
+        dispatch_read!(self, blob_mime_type, sha256)
+    }
+
     pub async fn message_statuses(
         &self,
         channel: &str,
@@ -235,6 +280,17 @@ impl Store {
     /// A contact with all of its identities.
     pub async fn contact(&self, id: &str) -> Result<Option<ContactRow>> {
         self.backend().contact(id).await
+    }
+
+    /// The MIME type a stored file (inbound media or an upload) came with;
+    /// `None` if no message or upload names the blob.
+    pub async fn blob_mime_type(&self, sha256: &str) -> Result<Option<String>> {
+        self.backend().blob_mime_type(sha256).await
+    }
+
+    /// Conversations per inbox filter (all, customer waiting, each channel).
+    pub async fn conversation_counts(&self) -> Result<ConversationCounts> {
+        self.backend().conversation_counts().await
     }
 
     /// The message object exactly as the channel sent it.

@@ -234,3 +234,16 @@ fn status_webhook_is_read_from_the_parsers_unrecognized_item() {
     assert_eq!(reinstated.reason, None);
     assert!(parse_status_update(&json!({"field":"account_update","value":{}})).is_none());
 }
+
+#[test]
+fn a_composer_gets_each_variable_once_in_order() {
+    assert_eq!(
+        variable_names("Hallo {{1}}, Ihre Police {{2}} läuft ab. Gruß, {{1}}"),
+        vec!["1", "2"]
+    );
+    assert_eq!(
+        variable_names("Guten Tag {{customer_name}}, {{ bad }} {{due_date}}"),
+        vec!["customer_name", "due_date"]
+    );
+    assert!(variable_names("Keine Variablen").is_empty());
+}
