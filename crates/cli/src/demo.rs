@@ -94,7 +94,8 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         }
     );
 
-    let token = demo_session(&store).await?;
+    let (token, password) = demo_session(&store).await?;
+    println!("  web app:    {base}/   Anmeldung / login: demo / {password}");
     println!("  inbox:      curl -H 'Authorization: Bearer {token}' {base}/api/conversations");
     println!("  live feed:  curl -N -H 'Authorization: Bearer {token}' {base}/api/events");
 
@@ -214,19 +215,25 @@ fn stored_summary(counts: &resonanz_store::Counts) -> String {
 }
 
 /// A session for the demo's own agent (created on the first run), so that the
-/// printed commands read the inbox. It expires like any session.
-async fn demo_session(store: &resonanz_store::Store) -> anyhow::Result<String> {
+/// printed commands read the inbox, and a fresh password for the web app
+/// (a new one each run, so none is fixed in the source). The session
+/// expires like any session.
+async fn demo_session(store: &resonanz_store::Store) -> anyhow::Result<(String, String)> {
     use resonanz_core::Clock;
     use resonanz_server::outbound::auth;
     let now = resonanz_core::SystemClock.now();
+    let password = format!("demo-{}", &auth::new_token()[3..15]);
     let agent = match store.agent_by_name("demo").await? {
         Some(agent) => agent,
         None => {
-            auth::create_agent(store, "demo", resonanz_store::Role::Agent, None, now)
+            auth::create_agent(store, "demo", resonanz_store::Role::Admin, None, now)
                 .await?
                 .0
         }
     };
+    store
+        .set_agent_password_hash(&agent.id, &auth::hash_password(&password)?)
+        .await?;
     let token = auth::new_token();
     store
         .create_session(
@@ -236,5 +243,5 @@ async fn demo_session(store: &resonanz_store::Store) -> anyhow::Result<String> {
             now.plus_millis(12 * 3_600_000),
         )
         .await?;
-    Ok(token)
+    Ok((token, password))
 }

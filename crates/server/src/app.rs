@@ -106,10 +106,13 @@ impl Application {
         };
         let router = router(self.state);
         tracing::info!(address = %self.listener.local_addr()?, "Resonanz is listening");
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP");
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP");
         media.stop().await;
         sender.stop().await;
         cleaner.stop().await;
@@ -140,6 +143,8 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(routes::api::routes())
         .merge(routes::events::routes())
+        .merge(routes::compose::routes())
+        .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

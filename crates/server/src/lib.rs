@@ -1,5 +1,6 @@
 //! Resonanz server: webhooks, health and metrics, the projector pipeline.
 
+pub mod accounts;
 pub mod app;
 pub mod config;
 pub mod media;
@@ -9,6 +10,7 @@ pub mod pipeline;
 pub mod problem;
 pub mod routes;
 pub mod telemetry;
+pub mod web;
 
 pub use app::{AppState, Application};
 pub use config::Settings;

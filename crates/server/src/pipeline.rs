@@ -11,11 +11,25 @@ use std::sync::Arc;
 /// The text analyser seam (implemented by `resonanz-analysis`).
 pub trait TextAnalyzer: Send + Sync + 'static {
     fn analyze(&self, text: &str) -> Analysis;
+    /// The social-media guideline's findings on an agent's draft.
+    fn check_outgoing(
+        &self,
+        text: &str,
+        ctx: &resonanz_analysis::OutgoingContext,
+    ) -> Vec<resonanz_analysis::GuidelineFinding>;
 }
 
 impl TextAnalyzer for resonanz_analysis::Analyzer {
     fn analyze(&self, text: &str) -> Analysis {
         resonanz_analysis::Analyzer::analyze(self, text)
+    }
+
+    fn check_outgoing(
+        &self,
+        text: &str,
+        ctx: &resonanz_analysis::OutgoingContext,
+    ) -> Vec<resonanz_analysis::GuidelineFinding> {
+        resonanz_analysis::Analyzer::check_outgoing(self, text, ctx)
     }
 }
 

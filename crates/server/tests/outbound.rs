@@ -2279,7 +2279,8 @@ async fn a_contacts_timeline_shows_every_message_both_ways_newest_first_and_page
 }
 
 #[tokio::test]
-async fn a_browser_session_cookie_opens_reads_and_the_event_stream_but_no_changes() {
+async fn a_browser_session_cookie_opens_reads_and_the_event_stream_and_changes_only_with_its_csrf_token()
+ {
     let h = Harness::new().await;
     let conversation = h.customer_writes("Hallo").await;
     let login = h
@@ -2291,7 +2292,7 @@ async fn a_browser_session_cookie_opens_reads_and_the_event_stream_but_no_change
         .unwrap();
     assert_eq!(login.status().as_u16(), 201);
     let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api"] {
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/;"] {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
@@ -2328,8 +2329,47 @@ async fn a_browser_session_cookie_opens_reads_and_the_event_stream_but_no_change
     assert_eq!(forged.status(), 401);
     let problem: Value = forged.json().await.unwrap();
     assert!(
-        problem["detail"].as_str().unwrap().contains("reads only"),
+        problem["detail"].as_str().unwrap().contains("X-CSRF-Token"),
         "{problem}"
     );
+    let session_token = cookie.trim_start_matches("resonanz_session=");
+    let forged_token = h
+        .http
+        .post(format!(
+            "{}/api/conversations/{conversation}/messages",
+            h.base
+        ))
+        .header("cookie", &cookie)
+        .header(
+            "x-csrf-token",
+            resonanz_server::outbound::auth::csrf_token("rz_other"),
+        )
+        .json(&reply("Hallo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged_token.status(),
+        401,
+        "another session's token opens nothing"
+    );
     assert!(h.sim.sent().is_empty());
+
+    // The web app's own script sends the session's token in the header.
+    let from_the_app = h
+        .http
+        .post(format!(
+            "{}/api/conversations/{conversation}/messages",
+            h.base
+        ))
+        .header("cookie", &cookie)
+        .header(
+            "x-csrf-token",
+            resonanz_server::outbound::auth::csrf_token(session_token),
+        )
+        .json(&reply("Hallo, wie können wir helfen?"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_the_app.status(), 202);
 }

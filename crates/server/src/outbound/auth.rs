@@ -72,6 +72,7 @@ pub async fn create_agent(
             name: name.to_owned(),
             role,
             password_hash,
+            locale: "de".to_owned(),
         },
         token,
     ))
@@ -105,13 +106,42 @@ pub const SESSION_COOKIE: &str = "resonanz_session";
 /// `Set-Cookie` for a new session: script cannot read it, other sites
 /// cannot send it, and only over HTTPS (browsers count localhost as such;
 /// Meta delivers webhooks only over HTTPS, so a real installation has it).
+/// It covers the web app and the API (`EventSource` on `/api/events`).
 pub fn session_cookie_header(token: &str, max_age_secs: i64) -> String {
     format!(
-        "{SESSION_COOKIE}={token}; Path=/api; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Strict"
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite=Strict"
     )
 }
 
-fn session_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
+/// `Set-Cookie` that removes the session cookie (logout).
+pub fn expired_session_cookie_header() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict")
+}
+
+/// The anti-forgery token of a session: derived from the session token,
+/// which only the cookie holds (script cannot read it), so a foreign page
+/// cannot know it, and every node derives the same one without state.
+pub fn csrf_token(session_token: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"resonanz-csrf\0");
+    digest.update(session_token.as_bytes());
+    hex::encode(digest.finalize())
+}
+
+/// Compares without stopping at the first difference, so the time taken
+/// says nothing about how much of a guess was right.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The header a browser script sends the anti-forgery token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -147,16 +177,27 @@ impl FromRequestParts<AppState> for Agent {
             .map(str::trim)
             .filter(|t| !t.is_empty());
         // A browser sends the cookie with any request a foreign page makes it
-        // send, so the cookie only opens reads (an `EventSource` cannot set
-        // headers); a change needs the token in the header.
+        // send, so the cookie alone only opens reads (an `EventSource` cannot
+        // set headers); a change needs the bearer token, or the cookie with
+        // the session's anti-forgery token in `X-CSRF-Token`.
         let token = match bearer {
             Some(token) => token,
             None if parts.method.is_safe() => session_cookie(&parts.headers)
                 .ok_or_else(|| unauthorized("send Authorization: Bearer <token>"))?,
             None => {
-                return Err(unauthorized(
-                    "send Authorization: Bearer <token>; the session cookie opens reads only",
-                ));
+                let sent = parts
+                    .headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                match session_cookie(&parts.headers) {
+                    Some(token) if same_secret(sent, &csrf_token(token)) => token,
+                    _ => {
+                        return Err(unauthorized(
+                            "send Authorization: Bearer <token>; the session cookie opens changes only with its X-CSRF-Token",
+                        ));
+                    }
+                }
             }
         };
         match app

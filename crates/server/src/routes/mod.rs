@@ -1,5 +1,7 @@
 pub mod api;
+pub mod compose;
 pub mod events;
 pub mod health;
+pub mod send;
 pub mod uploads;
 pub mod webhooks;

@@ -1,0 +1,343 @@
+//! `/inbox`: every channel in one list, newest first, with who is waiting
+//! and how long the 24-hour window stays open. `/inbox/rows` is the list
+//! alone, which the page's script fetches again when an event arrives.
+
+use super::channel_names;
+use crate::app::AppState;
+use crate::routes::api::{page_cursor, parse_page_cursor, window_times};
+use crate::web::format;
+use crate::web::i18n::Texts;
+use crate::web::render;
+use crate::web::session::{Chrome, WebSession, urlencode};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use resonanz_core::{Channel, Direction, Timestamp};
+use resonanz_store::{ConversationCounts, ConversationFilter, ConversationRow};
+use serde::Deserialize;
+
+/// Rows per page of the list.
+const ROWS: i64 = 50;
+/// A window closing sooner than this is flagged.
+const CLOSING_SOON_MS: i64 = 2 * 3_600_000;
+/// How much of the newest message a row shows.
+const PREVIEW_CHARS: usize = 120;
+
+pub async fn home() -> Redirect {
+    Redirect::to("/inbox")
+}
+
+/// The list's filters, as the query string carries them.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct InboxFilter {
+    #[serde(default)]
+    pub channel: String,
+    #[serde(default, deserialize_with = "checkbox")]
+    pub waiting: bool,
+    pub before: Option<String>,
+    /// The open conversation (highlighted in the rows partial).
+    pub selected: Option<String>,
+    /// Query string that keeps these filters (`?channel=…`), for links.
+    #[serde(skip)]
+    pub query: String,
+}
+
+/// A checkbox sends `1` (or `on`) when ticked and nothing when not.
+fn checkbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let value = String::deserialize(d)?;
+    Ok(matches!(value.as_str(), "1" | "on" | "true"))
+}
+
+impl InboxFilter {
+    fn normalised(mut self) -> Self {
+        if self.channel.parse::<Channel>().is_err() {
+            self.channel.clear();
+        }
+        let mut parts = Vec::new();
+        if !self.channel.is_empty() {
+            parts.push(format!("channel={}", self.channel));
+        }
+        if self.waiting {
+            parts.push("waiting=1".to_owned());
+        }
+        self.query = if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        };
+        self
+    }
+
+    pub fn query_with_before(&self, before: &str) -> String {
+        let sep = if self.query.is_empty() { '?' } else { '&' };
+        format!("{}{sep}before={}", self.query, urlencode(before))
+    }
+}
+
+/// One line of the list.
+#[derive(Clone, Debug)]
+pub struct InboxRow {
+    pub id: String,
+    pub contact_name: String,
+    pub channel: String,
+    pub channel_label: &'static str,
+    pub channel_short: &'static str,
+    pub preview: String,
+    pub outbound: bool,
+    pub awaiting: bool,
+    pub sentiment: Option<&'static str>,
+    pub waiting: Option<String>,
+    pub window_label: String,
+    pub window_class: &'static str,
+    pub window_closes_at: Option<i64>,
+    pub time_label: String,
+    pub time_iso: String,
+    pub selected: bool,
+}
+
+/// A contact's name, or a short form of their identity when they gave none.
+pub fn contact_label(name: Option<&str>, contact_id: &str) -> String {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => name.to_owned(),
+        None => format!(
+            "Kontakt {}",
+            contact_id
+                .trim_start_matches("ct_")
+                .chars()
+                .take(6)
+                .collect::<String>()
+        ),
+    }
+}
+
+pub fn preview(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > PREVIEW_CHARS {
+        let cut: String = line.chars().take(PREVIEW_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        line
+    }
+}
+
+/// (label, CSS class, closes at) of a conversation's 24-hour window.
+pub fn window_badge(
+    t: &Texts,
+    channel: &str,
+    last_inbound_at: Option<i64>,
+    now: Timestamp,
+) -> (String, &'static str, Option<i64>) {
+    let (open, closes_at, _) = window_times(last_inbound_at.map(Timestamp), now);
+    match closes_at.filter(|_| open) {
+        Some(closes_at) => {
+            let left = closes_at.0 - now.0;
+            if left < CLOSING_SOON_MS {
+                (
+                    t.arg("window-closing", "duration", format::duration(t, left)),
+                    "window-closing",
+                    Some(closes_at.0),
+                )
+            } else {
+                (
+                    t.arg("window-open", "duration", format::duration(t, left)),
+                    "window-open",
+                    Some(closes_at.0),
+                )
+            }
+        }
+        None if channel == Channel::WhatsApp.as_str() => {
+            (t.get("window-closed-templates"), "window-closed", None)
+        }
+        None => (t.get("window-closed"), "window-closed", None),
+    }
+}
+
+fn inbox_row(t: &Texts, row: &ConversationRow, now: Timestamp, selected: Option<&str>) -> InboxRow {
+    let (channel_label, channel_short) = channel_names(&row.channel);
+    let (window_label, window_class, window_closes_at) =
+        window_badge(t, &row.channel, row.last_inbound_at, now);
+    let last = row.last_message.as_ref();
+    let outbound = last.is_some_and(|m| m.direction == Direction::Outbound.as_str());
+    let awaiting = last.is_some_and(|m| m.direction == Direction::Inbound.as_str());
+    let preview_text = match last {
+        Some(m) => match m.body.as_deref().filter(|b| !b.trim().is_empty()) {
+            Some(body) => preview(body),
+            None => t.get(&format!("kind-{}", m.kind)),
+        },
+        None => String::new(),
+    };
+    InboxRow {
+        id: row.id.clone(),
+        contact_name: contact_label(row.contact_name.as_deref(), &row.contact_id),
+        channel: row.channel.clone(),
+        channel_label,
+        channel_short,
+        preview: preview_text,
+        outbound,
+        awaiting,
+        sentiment: last.and_then(|m| m.sentiment).map(|s| s.as_str()),
+        waiting: row
+            .waiting_since
+            .filter(|_| awaiting)
+            .map(|since| format::duration(t, now.0 - since)),
+        window_label,
+        window_class,
+        window_closes_at,
+        time_label: format::short(Timestamp(row.last_message_at), now),
+        time_iso: Timestamp(row.last_message_at).to_rfc3339(),
+        selected: selected == Some(row.id.as_str()),
+    }
+}
+
+/// What the list shows for a filter.
+pub struct InboxList {
+    pub filter: InboxFilter,
+    pub rows: Vec<InboxRow>,
+    pub next: Option<String>,
+    pub counts: ConversationCounts,
+}
+
+pub async fn load_list(
+    app: &AppState,
+    t: &Texts,
+    filter: InboxFilter,
+    selected: Option<&str>,
+) -> Result<InboxList, Response> {
+    let filter = filter.normalised();
+    let before = filter
+        .before
+        .as_deref()
+        .map(parse_page_cursor)
+        .transpose()
+        .unwrap_or_default();
+    let query = ConversationFilter {
+        channel: filter.channel.parse().ok(),
+        awaiting_reply: filter.waiting,
+        before,
+        ..ConversationFilter::default()
+    };
+    let (rows, counts) = match tokio::try_join!(
+        app.store.conversations(ROWS, &query),
+        app.store.conversation_counts()
+    ) {
+        Ok(found) => found,
+        Err(err) => return Err(store_failed(err)),
+    };
+    let now = app.clock.now();
+    let next = rows
+        .last()
+        .filter(|_| rows.len() as i64 == ROWS)
+        .map(|row| page_cursor(row.last_message_at, &row.id));
+    let selected = selected.or(filter.selected.as_deref());
+    let rows = rows
+        .iter()
+        .map(|row| inbox_row(t, row, now, selected))
+        .collect();
+    Ok(InboxList {
+        filter,
+        rows,
+        next,
+        counts,
+    })
+}
+
+pub fn store_failed(err: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %err, "a page could not read the store");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Die Datenbank ist nicht erreichbar / the database is unavailable",
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+pub struct InboxPage {
+    pub chrome: Chrome,
+    pub filter: InboxFilter,
+    pub rows: Vec<InboxRow>,
+    pub next: Option<String>,
+    pub counts: ConversationCounts,
+    pub pane: Option<super::conversation::ConversationPane>,
+}
+
+#[derive(Template)]
+#[template(path = "partials/inbox_rows.html")]
+struct InboxRowsPartial {
+    chrome: Chrome,
+    filter: InboxFilter,
+    rows: Vec<InboxRow>,
+    next: Option<String>,
+}
+
+pub async fn page(
+    State(app): State<AppState>,
+    session: WebSession,
+    Query(filter): Query<InboxFilter>,
+) -> Response {
+    let list = match load_list(&app, &session.texts, filter, None).await {
+        Ok(list) => list,
+        Err(failed) => return failed,
+    };
+    render(&InboxPage {
+        chrome: session.chrome("inbox"),
+        filter: list.filter,
+        rows: list.rows,
+        next: list.next,
+        counts: list.counts,
+        pane: None,
+    })
+}
+
+pub async fn rows(
+    State(app): State<AppState>,
+    session: WebSession,
+    Query(filter): Query<InboxFilter>,
+) -> Response {
+    let list = match load_list(&app, &session.texts, filter, None).await {
+        Ok(list) => list,
+        Err(failed) => return failed,
+    };
+    render(&InboxRowsPartial {
+        chrome: session.chrome("inbox"),
+        filter: list.filter,
+        rows: list.rows,
+        next: list.next,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_message_is_cut_to_one_line() {
+        let long = "Sehr geehrte Damen und Herren,\n\nich ".to_owned() + &"warte ".repeat(40);
+        let cut = preview(&long);
+        assert!(cut.starts_with("Sehr geehrte Damen und Herren, ich warte"));
+        assert!(cut.ends_with('…'));
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS + 1);
+    }
+
+    #[test]
+    fn the_filters_survive_in_links() {
+        let filter = InboxFilter {
+            channel: "whatsapp".into(),
+            waiting: true,
+            ..InboxFilter::default()
+        }
+        .normalised();
+        assert_eq!(filter.query, "?channel=whatsapp&waiting=1");
+        assert_eq!(
+            filter.query_with_before("123.cv_a"),
+            "?channel=whatsapp&waiting=1&before=123.cv_a"
+        );
+        let bogus = InboxFilter {
+            channel: "<script>".into(),
+            ..InboxFilter::default()
+        }
+        .normalised();
+        assert_eq!(bogus.query, "");
+    }
+}

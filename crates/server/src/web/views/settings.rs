@@ -1,0 +1,173 @@
+//! `/settings`: the agent's language (stored with the agent, so every node
+//! and device shows it), password change, and logging out everywhere.
+
+use super::Flash;
+use crate::accounts::{self, ClientAddress};
+use crate::app::AppState;
+use crate::outbound::auth;
+use crate::web::i18n::{Lang, Texts};
+use crate::web::render;
+use crate::web::session::{Chrome, WebSession};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+/// The shortest password the form accepts.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    flash: Option<Flash>,
+}
+
+#[derive(Deserialize)]
+pub struct SettingsQuery {
+    saved: Option<String>,
+}
+
+pub async fn page(session: WebSession, Query(query): Query<SettingsQuery>) -> Response {
+    let t = session.texts;
+    let flash = match query.saved.as_deref() {
+        Some("language") => Some(Flash::ok(t.get("settings-language-saved"))),
+        Some("password") => Some(Flash::ok(t.get("settings-password-changed"))),
+        _ => None,
+    };
+    render(&SettingsPage {
+        chrome: session.chrome("settings"),
+        flash,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    csrf: String,
+    locale: String,
+}
+
+pub async fn language(
+    State(app): State<AppState>,
+    session: WebSession,
+    ClientAddress(address): ClientAddress,
+    Form(form): Form<LanguageForm>,
+) -> Response {
+    if let Err(refused) = session.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    let Some(lang) = Lang::parse(&form.locale) else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "de | en").into_response();
+    };
+    if let Err(err) = app
+        .store
+        .set_agent_locale(&session.agent.id, lang.code())
+        .await
+    {
+        return super::inbox::store_failed(err);
+    }
+    accounts::audit(
+        &app,
+        Some(&session.agent),
+        None,
+        "locale",
+        None,
+        lang.code(),
+        &address,
+    )
+    .await;
+    Redirect::to("/settings?saved=language").into_response()
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+}
+
+pub async fn password(
+    State(app): State<AppState>,
+    session: WebSession,
+    ClientAddress(address): ClientAddress,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if let Err(refused) = session.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    let t: Texts = session.texts;
+    let refuse = |text: String| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            render(&SettingsPage {
+                chrome: session.chrome("settings"),
+                flash: Some(Flash::error(text)),
+            }),
+        )
+            .into_response()
+    };
+    if form.new.chars().count() < MIN_PASSWORD_CHARS {
+        return refuse(t.get("settings-password-short"));
+    }
+    let phc = session.agent.password_hash.clone();
+    let current = form.current.clone();
+    let new = form.new.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let ok = phc
+            .as_deref()
+            .is_some_and(|phc| auth::verify_password(&current, phc));
+        ok.then(|| auth::hash_password(&new))
+    })
+    .await;
+    let new_phc = match checked {
+        Ok(Some(Ok(phc))) => phc,
+        Ok(None) => return refuse(t.get("settings-password-wrong")),
+        Ok(Some(Err(err))) => return super::inbox::store_failed(err),
+        Err(err) => return super::inbox::store_failed(err),
+    };
+    let store = &app.store;
+    if let Err(err) = store
+        .set_agent_password_hash(&session.agent.id, &new_phc)
+        .await
+    {
+        return super::inbox::store_failed(err);
+    }
+    // Whoever knew the old password is logged out; this browser logs in anew.
+    if let Err(err) = store.delete_sessions_of(&session.agent.id).await {
+        return super::inbox::store_failed(err);
+    }
+    accounts::audit(
+        &app,
+        Some(&session.agent),
+        None,
+        "password_change",
+        None,
+        "other sessions ended",
+        &address,
+    )
+    .await;
+    let token = auth::new_token();
+    let now = app.clock.now();
+    let ttl_hours = app.settings.outbound.session_ttl_hours.max(1);
+    if let Err(err) = store
+        .create_session(
+            &auth::token_hash(&token),
+            &session.agent.id,
+            now,
+            now.plus_millis(ttl_hours * 3_600_000),
+        )
+        .await
+    {
+        return super::inbox::store_failed(err);
+    }
+    (
+        [(
+            axum::http::header::SET_COOKIE,
+            auth::session_cookie_header(&token, ttl_hours * 3600),
+        )],
+        Redirect::to("/settings?saved=password"),
+    )
+        .into_response()
+}

@@ -1,0 +1,487 @@
+//! The web app in a real headless Chromium against the real server (temp
+//! SQLite, a `ManualClock`) and the Graph API simulator: what an agent sees
+//! and does. The simulator's `sent()` log is what reached "Meta".
+
+mod browser;
+
+use browser::Browser;
+use resonanz_core::{Clock, ManualClock, SystemClock};
+use resonanz_server::config::{MetaSettings, Secret, WhatsAppAccount};
+use resonanz_server::outbound::auth::create_agent;
+use resonanz_server::{Application, Pipeline, Settings};
+use resonanz_sim::{
+    InboundContent, InboundRequest, SimConfig, SimHandle, Tunables, WebhookTargets,
+};
+use resonanz_store::{Role, Store, StoreOptions};
+use serde_json::{Value, json};
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpListener;
+
+const APP_SECRET: &str = "web-app-secret";
+const VERIFY_TOKEN: &str = "web-verify-token";
+const ACCESS_TOKEN: &str = "web-access-token";
+const ANNA: &str = "491701234567";
+const PASSWORD: &str = "Sicher-Passwort-1";
+
+fn pipeline() -> Pipeline {
+    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+    PIPELINE.get_or_init(Pipeline::shipped).clone()
+}
+
+struct WebApp {
+    base: String,
+    store: Store,
+    clock: Arc<ManualClock>,
+    sim: SimHandle,
+    http: reqwest::Client,
+    /// API token of the admin `leitung` (for set-up through the JSON API).
+    admin_token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl WebApp {
+    async fn start() -> WebApp {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let sim_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim_base = format!("http://{}", sim_listener.local_addr().unwrap());
+        let mut settings = Settings {
+            database_url: format!("sqlite://{}", dir.path().join("resonanz.db").display()),
+            listen: "127.0.0.1:0".into(),
+            meta: MetaSettings {
+                graph_base_url: sim_base,
+                app_secret: Secret::new(APP_SECRET),
+                verify_token: Secret::new(VERIFY_TOKEN),
+                whatsapp: vec![WhatsAppAccount {
+                    phone_number_id: "106540352242922".into(),
+                    display_phone_number: "4930123456789".into(),
+                    waba_id: "102290129340398".into(),
+                    access_token: Secret::new(ACCESS_TOKEN),
+                }],
+                ..MetaSettings::default()
+            },
+            ..Settings::default()
+        };
+        settings.outbound.poll_interval_ms = 20;
+        settings.media.dir = dir.path().join("media");
+        let clock = Arc::new(ManualClock::at(SystemClock.now()));
+        let store = Store::open(&settings.database_url, StoreOptions::default())
+            .await
+            .unwrap();
+        let app = Application::build_with_store(settings, pipeline(), store.clone(), clock.clone())
+            .await
+            .unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until(std::future::pending()));
+        let mut config = SimConfig::new(APP_SECRET, VERIFY_TOKEN, ACCESS_TOKEN);
+        config.webhook_targets = WebhookTargets {
+            whatsapp_url: Some(format!("{base}/webhooks/whatsapp")),
+            messenger_url: Some(format!("{base}/webhooks/messenger")),
+            instagram_url: Some(format!("{base}/webhooks/instagram")),
+        };
+        config.tunables = Tunables {
+            status_delay_ms: 300,
+            webhook_retries: 0,
+            ..Tunables::default()
+        };
+        let sim = resonanz_sim::start(config, sim_listener).await.unwrap();
+        let now = clock.now();
+        let (_, admin_token) = create_agent(&store, "leitung", Role::Admin, Some(PASSWORD), now)
+            .await
+            .unwrap();
+        create_agent(&store, "sachbearbeiterin", Role::Agent, Some(PASSWORD), now)
+            .await
+            .unwrap();
+        WebApp {
+            base,
+            store,
+            clock,
+            sim,
+            http: reqwest::Client::new(),
+            admin_token,
+            _dir: dir,
+        }
+    }
+
+    /// A customer writes over WhatsApp; returns the conversation id.
+    async fn customer_writes(&self, from: &str, name: &str, content: InboundContent) -> String {
+        self.sim
+            .deliver_inbound(InboundRequest {
+                name: Some(name.into()),
+                ..InboundRequest::whatsapp(from, content)
+            })
+            .await
+            .expect("the simulator delivered the webhook");
+        self.store.flush().await.unwrap();
+        let info = self
+            .store
+            .recent_conversations(50)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.channel == "whatsapp" && c.contact_name.as_deref() == Some(name))
+            .expect("the webhook created a conversation");
+        info.id
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Moves both Resonanz's and the simulator's clock.
+    fn advance(&self, secs: i64) {
+        self.clock.advance_millis(secs * 1000);
+        self.sim.advance_clock(secs);
+    }
+}
+
+fn text(body: &str) -> InboundContent {
+    InboundContent::Text { text: body.into() }
+}
+
+#[tokio::test]
+async fn an_agent_logs_in_sees_a_message_arrive_live_and_follows_the_reply_to_read() {
+    let app = WebApp::start().await;
+    let earlier = app
+        .customer_writes(
+            "491709999999",
+            "Bernd Berger",
+            text("Wann kommt meine Beitragsrechnung?"),
+        )
+        .await;
+    let browser = Browser::start().await;
+
+    // A wrong password is refused and says so; the right one opens the inbox.
+    browser.goto(&format!("{}/inbox", app.base)).await;
+    assert_eq!(browser.path().await, "/login", "the inbox needs a login");
+    browser.fill("#name", "sachbearbeiterin").await;
+    browser.fill("#password", "falsch").await;
+    browser.click("#login-submit").await;
+    assert!(browser.text("#login-error").await.contains("falsch"));
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    assert!(
+        browser
+            .text("#conversation-list")
+            .await
+            .contains("Bernd Berger")
+    );
+    browser
+        .until("the live feed connects", || async {
+            browser.text("#live-state").await == "live"
+        })
+        .await;
+
+    // A new customer message appears without reloading the page.
+    browser
+        .eval("document.body.dataset.marker = 'not reloaded'; return true;")
+        .await;
+    let conversation = app
+        .customer_writes(
+            "491701234567",
+            "Anna Schmidt",
+            text("Guten Tag, ich möchte einen Wasserschaden in der Küche melden."),
+        )
+        .await;
+    browser
+        .until("Anna's message in the list", || async {
+            browser
+                .text("#conversation-list")
+                .await
+                .contains("Wasserschaden")
+        })
+        .await;
+    assert_eq!(
+        browser.eval("return document.body.dataset.marker;").await,
+        json!("not reloaded")
+    );
+    let first = browser.text("#conversation-list li:first-child").await;
+    assert!(
+        first.contains("Anna Schmidt") && first.contains("WA"),
+        "{first}"
+    );
+    assert!(first.contains("Fenster offen"), "{first}");
+    browser.screenshot("inbox").await;
+
+    // Open it (j goes to the first conversation) and answer inside the window.
+    browser.find("body").await.send_keys("j").await.unwrap();
+    browser
+        .until("the conversation opens", || async {
+            browser.path().await == format!("/inbox/{conversation}")
+        })
+        .await;
+    assert!(
+        browser
+            .text("#thread")
+            .await
+            .contains("Wasserschaden in der Küche")
+    );
+    assert!(
+        browser
+            .text("#thread")
+            .await
+            .contains("Schaden & Regulierung"),
+        "topics read in German"
+    );
+    // The simulator's clock runs while the server's stands: let a minute
+    // pass, as it would before an agent answers.
+    app.advance(60);
+    browser
+        .fill(
+            "#reply-text",
+            "Das tut uns leid. Bitte senden Sie uns Fotos des Schadens.",
+        )
+        .await;
+    browser.click("#reply-send").await;
+    assert!(browser.text("#flash").await.contains("unterwegs"));
+    browser
+        .until("the reply is read by the customer", || async {
+            browser
+                .exists(".message.out [data-delivery=\"read\"]")
+                .await
+        })
+        .await;
+    let ours = browser.text(".message.out").await;
+    assert!(ours.contains("Fotos des Schadens"), "{ours}");
+    let row = browser.text("#conversation-list li.selected").await;
+    assert!(
+        row.starts_with("WA\nAnna Schmidt") || row.contains("Anna Schmidt"),
+        "{row}"
+    );
+    assert!(
+        row.contains("Sie: Das tut uns leid"),
+        "the list shows who wrote last: {row}"
+    );
+    assert!(
+        !row.contains("wartet"),
+        "nobody waits after the answer: {row}"
+    );
+    let sent = app.sim.sent();
+    assert_eq!(sent.len(), 1, "one send reached Meta: {sent:?}");
+    browser.screenshot("conversation").await;
+
+    // The other conversation is still there, and the audit log has the send.
+    assert!(
+        browser
+            .text("#conversation-list")
+            .await
+            .contains("Bernd Berger")
+    );
+    let audit = app.store.audit_entries(None, 50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "send" && e.target.as_deref() == Some(conversation.as_str())),
+        "{audit:?}"
+    );
+    assert!(audit.iter().any(|e| e.action == "login_failed"));
+    let _ = earlier;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn after_the_window_closes_free_text_locks_and_an_approved_template_goes_out() {
+    let app = WebApp::start().await;
+    let conversation = app
+        .customer_writes(
+            ANNA,
+            "Anna Schmidt",
+            text("Bitte rufen Sie mich wegen meiner Schadenmeldung an."),
+        )
+        .await;
+    let contact = app
+        .store
+        .conversation_info(&conversation)
+        .await
+        .unwrap()
+        .unwrap()
+        .contact_id;
+    let (status, _) = app
+        .api(reqwest::Method::POST, "/api/templates/sync", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/contacts/{contact}/consents"),
+            json!({"kind": "opt_in", "method": "Beratungsprotokoll vom 02.05.", "evidence": "BP-4711"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let browser = Browser::start().await;
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    browser
+        .goto(&format!("{}/inbox/{conversation}", app.base))
+        .await;
+    assert!(
+        browser.exists("#reply-text").await,
+        "free text inside the window"
+    );
+
+    // 25 hours later (the clock is moved, not slept) only templates remain;
+    // the 12-hour session has expired by then, so the agent logs in anew.
+    app.advance(25 * 3600);
+    browser
+        .goto(&format!("{}/inbox/{conversation}", app.base))
+        .await;
+    assert_eq!(browser.path().await, "/login", "the session expired");
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    browser
+        .goto(&format!("{}/inbox/{conversation}", app.base))
+        .await;
+    assert!(!browser.exists("#reply-text").await, "free text is locked");
+    assert!(
+        browser
+            .text("#composer-locked")
+            .await
+            .contains("24-Stunden-Fenster")
+    );
+    assert!(browser.text("#window-state").await.contains("nur Vorlagen"));
+
+    // Pick the damage confirmation, fill its variables and watch the preview.
+    browser
+        .find("#template-pick")
+        .await
+        .select_by_value("schadenmeldung_bestaetigung|de")
+        .await
+        .unwrap();
+    browser
+        .until("the picked template's fields", || async {
+            browser
+                .text("#template-preview")
+                .await
+                .contains("Schadenmeldung")
+        })
+        .await;
+    browser.fill("#var-1", "Frau Schmidt").await;
+    browser.fill("#var-2", "S-2026-4711").await;
+    let preview = browser.text("#template-preview").await;
+    assert!(
+        preview
+            .starts_with("Hallo Frau Schmidt, wir haben Ihre Schadenmeldung S-2026-4711 erhalten."),
+        "{preview}"
+    );
+    browser.screenshot("template-composer").await;
+    browser.click("#template-send").await;
+    assert!(browser.text("#flash").await.contains("unterwegs"));
+    browser
+        .until("the template reaches Meta", || async {
+            !app.sim.sent().is_empty()
+        })
+        .await;
+    let sent = app.sim.sent();
+    let request = &sent[0].request;
+    assert_eq!(request["type"], "template", "{request}");
+    assert_eq!(request["template"]["name"], "schadenmeldung_bestaetigung");
+    let parameters = request["template"]["components"][0]["parameters"].to_string();
+    assert!(
+        parameters.contains("Frau Schmidt") && parameters.contains("S-2026-4711"),
+        "{parameters}"
+    );
+    browser.close().await;
+}
+
+/// Customer-controlled text that would run script if it reached the page
+/// as markup: in a message, a profile name and a file name.
+const XSS: &[&str] = &[
+    "<script>window.__xss = 1</script>",
+    "<img src=x onerror=\"window.__xss = 2\">",
+    "\"><svg onload=\"window.__xss = 3\">",
+    "<a href=\"javascript:window.__xss = 4\">Klick</a>",
+    "{{7*7}} ${window.__xss = 5} </textarea><script>window.__xss = 6</script>",
+];
+
+#[tokio::test]
+async fn customer_text_names_and_file_names_render_inert() {
+    let app = WebApp::start().await;
+    let mut last = String::new();
+    for (i, payload) in XSS.iter().enumerate() {
+        last = app
+            .customer_writes(&format!("4917000000{i:02}"), payload, text(payload))
+            .await;
+    }
+    let document = app
+        .customer_writes(
+            "491700000099",
+            "Datei <b>Test</b>",
+            InboundContent::Document {
+                filename: "<img src=x onerror=\"window.__xss = 7\">.pdf".into(),
+                caption: Some("<script>window.__xss = 8</script>".into()),
+            },
+        )
+        .await;
+    let browser = Browser::start().await;
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    for conversation in [&last, &document] {
+        browser
+            .goto(&format!("{}/inbox/{conversation}", app.base))
+            .await;
+        browser.find("#thread").await;
+        assert_eq!(
+            browser.eval("return window.__xss ?? null;").await,
+            Value::Null
+        );
+    }
+    // The text is shown as the customer wrote it, not swallowed.
+    let list = browser.text("#conversation-list").await;
+    assert!(list.contains("<script>window.__xss = 1</script>"), "{list}");
+    let thread = browser.text("#thread").await;
+    assert!(
+        thread.contains("<script>window.__xss = 8</script>"),
+        "{thread}"
+    );
+    assert_eq!(browser.eval("return document.querySelectorAll('#thread script, #conversation-list script, #conversation-list img').length;").await, json!(0));
+    browser.screenshot("xss-inert").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_agent_switches_to_english_and_the_choice_sticks_after_logging_in_again() {
+    let app = WebApp::start().await;
+    app.customer_writes(ANNA, "Anna Schmidt", text("Hallo, wie ist der Stand?"))
+        .await;
+    let browser = Browser::start().await;
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    assert!(browser.text("header.top nav").await.contains("Posteingang"));
+    browser.goto(&format!("{}/settings", app.base)).await;
+    browser.click("#locale-en").await;
+    browser.click("#language-save").await;
+    assert!(browser.text("#flash").await.contains("language is saved"));
+    browser.goto(&format!("{}/inbox", app.base)).await;
+    assert!(browser.text("header.top nav").await.contains("Inbox"));
+    assert!(
+        browser
+            .text("#inbox-count")
+            .await
+            .contains("1 conversation")
+    );
+    assert_eq!(
+        browser.eval("return document.documentElement.lang;").await,
+        json!("en")
+    );
+
+    // Logging out ends the session: the inbox asks for a login again.
+    browser.click("header.top form button").await;
+    browser
+        .until("the login page", || async {
+            browser.path().await == "/login"
+        })
+        .await;
+    browser.goto(&format!("{}/inbox", app.base)).await;
+    assert_eq!(browser.path().await, "/login");
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    assert!(
+        browser.text("header.top nav").await.contains("Inbox"),
+        "the choice is stored with the agent"
+    );
+    browser.close().await;
+}
