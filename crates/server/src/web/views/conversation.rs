@@ -514,6 +514,7 @@ pub async fn thread(
 
 #[derive(Deserialize)]
 pub struct ReplyForm {
+    #[serde(default)]
     csrf: String,
     key: String,
     text: String,

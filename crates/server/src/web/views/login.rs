@@ -131,6 +131,7 @@ pub async fn submit(
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
+    #[serde(default)]
     csrf: String,
 }
 

@@ -45,6 +45,7 @@ pub async fn page(session: WebSession, Query(query): Query<SettingsQuery>) -> Re
 
 #[derive(Deserialize)]
 pub struct LanguageForm {
+    #[serde(default)]
     csrf: String,
     locale: String,
 }
@@ -83,6 +84,7 @@ pub async fn language(
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
+    #[serde(default)]
     csrf: String,
     current: String,
     new: String,
