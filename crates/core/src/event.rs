@@ -58,6 +58,20 @@ pub enum DomainEvent {
         raw_event_id: RawEventId,
         kind: String,
     },
+    /// An agent changed a conversation's status or assignee, or wrote a note.
+    /// (Agent-authored: kept in the workflow tables, which a replay leaves alone.)
+    ConversationChanged {
+        conversation_id: String,
+        /// `status`, `assignee`, `note`, `correction`.
+        change: String,
+        agent_id: String,
+    },
+    /// A note mentions this agent.
+    AgentMentioned {
+        agent_id: String,
+        conversation_id: String,
+        note_id: i64,
+    },
 }
 
 impl DomainEvent {
@@ -73,6 +87,8 @@ impl DomainEvent {
             DomainEvent::NoteAdded { .. } => "note_added",
             DomainEvent::IdentityChanged { .. } => "identity_changed",
             DomainEvent::Unrecognized { .. } => "unrecognized",
+            DomainEvent::ConversationChanged { .. } => "conversation_changed",
+            DomainEvent::AgentMentioned { .. } => "agent_mentioned",
         }
     }
 }

@@ -56,6 +56,17 @@ string_enum!(
 );
 
 string_enum!(
+    /// Where the team stands with a conversation. A new customer message
+    /// reopens a pending, snoozed or resolved one; a snooze also ends at its time.
+    ConversationStatus {
+        Open => "open",
+        Pending => "pending",
+        Snoozed => "snoozed",
+        Resolved => "resolved",
+    }
+);
+
+string_enum!(
     /// Where a public mention was posted.
     Platform {
         X => "x",

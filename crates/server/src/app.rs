@@ -144,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::api::routes())
         .merge(routes::events::routes())
         .merge(routes::compose::routes())
+        .merge(routes::workflow::routes())
         .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())

@@ -11,6 +11,7 @@ pub mod problem;
 pub mod routes;
 pub mod telemetry;
 pub mod web;
+pub mod workflow;
 
 pub use app::{AppState, Application};
 pub use config::Settings;

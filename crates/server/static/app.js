@@ -70,7 +70,7 @@ function connectLive() {
   const source = new EventSource("/api/events");
   source.onopen = () => setState("on");
   source.onerror = () => setState("off");
-  for (const kind of ["message_received", "delivery_changed", "contact_created", "reaction_changed", "message_sent"]) {
+  for (const kind of ["message_received", "delivery_changed", "contact_created", "reaction_changed", "message_echoed", "conversation_changed", "agent_mentioned"]) {
     source.addEventListener(kind, refreshAll);
   }
   source.onmessage = refreshAll;
@@ -175,6 +175,15 @@ function shortcuts() {
       case "j": go(current < 0 ? 0 : current + 1); break;
       case "k": go(current < 0 ? 0 : current - 1); break;
       case "r": event.preventDefault(); document.getElementById("reply-text")?.focus(); break;
+      case "n": {
+        event.preventDefault();
+        const details = document.getElementById("note-composer");
+        if (details) details.open = true;
+        document.getElementById("note-text")?.focus();
+        break;
+      }
+      case "e": document.getElementById("resolve")?.click(); break;
+      case "a": document.getElementById("assign-me")?.click(); break;
       case "g": pendingG = true; break;
       case "?": dialog?.showModal(); break;
       default: return;
@@ -199,3 +208,5 @@ templatePicker();
 shortcuts();
 autoFilter();
 scrollThreadToEnd();
+// Tests (and impatient agents) can tell when the shortcuts are live.
+body.dataset.ready = "1";

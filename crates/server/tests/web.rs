@@ -212,7 +212,7 @@ async fn an_agent_logs_in_sees_a_message_arrive_live_and_follows_the_reply_to_re
     browser.screenshot("inbox").await;
 
     // Open it (j goes to the first conversation) and answer inside the window.
-    browser.find("body").await.send_keys("j").await.unwrap();
+    browser.press("j").await;
     browser
         .until("the conversation opens", || async {
             browser.path().await == format!("/inbox/{conversation}")
@@ -483,5 +483,132 @@ async fn an_agent_switches_to_english_and_the_choice_sticks_after_logging_in_aga
         browser.text("header.top nav").await.contains("Inbox"),
         "the choice is stored with the agent"
     );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn agents_assign_note_with_a_mention_resolve_and_a_new_message_reopens() {
+    let app = WebApp::start().await;
+    let conversation = app
+        .customer_writes(
+            ANNA,
+            "Anna Schmidt",
+            text("Mein Fahrrad wurde gestohlen, was nun?"),
+        )
+        .await;
+    let browser = Browser::start().await;
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    browser
+        .goto(&format!("{}/inbox/{conversation}", app.base))
+        .await;
+
+    // a: assign to me; the list and the bar say so.
+    browser.press("a").await;
+    browser
+        .until("the assignment", || async {
+            browser
+                .text("#work-assignee")
+                .await
+                .contains("sachbearbeiterin")
+        })
+        .await;
+    assert!(
+        browser
+            .text("#thread")
+            .await
+            .contains("zugewiesen an sachbearbeiterin")
+    );
+
+    // A note that mentions the team lead, kept from the customer.
+    browser.press("n").await;
+    browser
+        .fill(
+            "#note-text",
+            "@leitung bitte Kulanz prüfen, Kundin seit 2009.",
+        )
+        .await;
+    browser.click("#note-save").await;
+    browser
+        .until("the note in the thread", || async {
+            browser
+                .text("#thread .note")
+                .await
+                .contains("Kulanz prüfen")
+        })
+        .await;
+    assert!(
+        app.sim.sent().is_empty(),
+        "a note never reaches the customer"
+    );
+    browser.screenshot("conversation-with-note").await;
+
+    // e: resolved; it leaves the open list.
+    browser.press("e").await;
+    browser
+        .until("resolved", || async {
+            browser.text("#work-status").await.contains("Erledigt")
+        })
+        .await;
+    browser.goto(&format!("{}/inbox", app.base)).await;
+    assert!(
+        browser.exists("#inbox-empty").await,
+        "no open conversation is left"
+    );
+    browser.screenshot("inbox-after-resolve").await;
+
+    // The team lead sees the mention and the conversation's history.
+    let lead = Browser::start().await;
+    lead.login(&app.base, "leitung", PASSWORD).await;
+    assert_eq!(lead.text("#mentions-unread").await, "1");
+    lead.click("#mentions-link").await;
+    assert!(lead.text("#mentions").await.contains("bitte Kulanz prüfen"));
+    lead.click("#mentions a").await;
+    lead.until("the conversation", || async {
+        lead.path().await == format!("/inbox/{conversation}")
+    })
+    .await;
+    assert!(
+        !lead.exists("#mentions-unread").await,
+        "opening it read the mention"
+    );
+    lead.close().await;
+
+    // Anna writes again: the conversation is open again and back in the list, live.
+    browser
+        .eval("document.body.dataset.marker = 'not reloaded'; return true;")
+        .await;
+    app.customer_writes(
+        ANNA,
+        "Anna Schmidt",
+        text("Haben Sie meine Nachricht bekommen?"),
+    )
+    .await;
+    browser
+        .until("the reopened conversation in the list", || async {
+            browser
+                .text("#inbox-rows")
+                .await
+                .contains("Haben Sie meine Nachricht")
+        })
+        .await;
+    assert_eq!(
+        browser.eval("return document.body.dataset.marker;").await,
+        json!("not reloaded")
+    );
+    let (_, activity) = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/conversations/{conversation}/activity"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(activity["status"], "open", "{activity}");
+    let kinds: Vec<&str> = activity["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["assignee", "note", "status"]);
     browser.close().await;
 }

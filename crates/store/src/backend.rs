@@ -55,6 +55,20 @@ pub struct ConversationRow {
     /// The first customer message since the business last wrote, when the
     /// customer wrote last: how long they have been waiting.
     pub waiting_since: Option<i64>,
+    /// `open`, `pending`, `snoozed`, `resolved`, as the team sees it now.
+    pub status: String,
+    pub assignee_id: Option<String>,
+    pub assignee_name: Option<String>,
+}
+
+/// Whose conversations a list shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Assignee<'a> {
+    #[default]
+    Anyone,
+    /// Nobody has taken them yet.
+    Nobody,
+    Agent(&'a str),
 }
 
 /// Which conversations a list shows; the default is all of them.
@@ -66,6 +80,11 @@ pub struct ConversationFilter<'a> {
     pub awaiting_reply: bool,
     /// (last message time in ms, id) of the previous page's last row.
     pub before: Option<(i64, &'a str)>,
+    /// Only this status (as the team sees it at `now`); `None`: every one.
+    pub status: Option<ConversationStatus>,
+    pub assignee: Assignee<'a>,
+    /// The time a snooze is compared with (ms).
+    pub now: i64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1279,16 +1298,37 @@ macro_rules! backend_sql {
                 // its (conversation_id, sent_at) index: one lookup per row.
                 let mut query = sqlx::QueryBuilder::<Db>::new(
                     "SELECT p.id, p.contact_id, p.display_name, p.channel, p.account, p.last_inbound_at, p.last_message_at, \
-                            m.id, m.direction, m.kind, m.body, m.sent_at, m.analysis, p.waiting_since \
+                            m.id, m.direction, m.kind, m.body, m.sent_at, m.analysis, p.waiting_since, \
+                            p.status, p.assignee_id, p.assignee_name \
                      FROM (SELECT c.id, c.contact_id, k.display_name, c.channel, c.account, c.last_inbound_at, c.last_message_at, \
                                   (SELECT x.id FROM messages x WHERE x.conversation_id = c.id \
                                    ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) AS last_id, \
-                                  (SELECT MIN(w.sent_at) FROM messages w WHERE w.conversation_id = c.id AND w.direction = 'in' \
-                                   AND w.sent_at > COALESCE((SELECT MAX(o.sent_at) FROM messages o \
-                                                             WHERE o.conversation_id = c.id AND o.direction = 'out'), 0)) AS waiting_since \
-                           FROM conversations c JOIN contacts k ON k.id = c.contact_id ",
+                                  (SELECT MIN(iw.sent_at) FROM messages iw WHERE iw.conversation_id = c.id AND iw.direction = 'in' \
+                                   AND iw.sent_at > COALESCE((SELECT MAX(o.sent_at) FROM messages o \
+                                                             WHERE o.conversation_id = c.id AND o.direction = 'out'), 0)) AS waiting_since, ",
+                );
+                push_status(&mut query, filter.now);
+                query.push(
+                    " AS status, w.assignee_id, ag.name AS assignee_name \
+                     FROM conversations c JOIN contacts k ON k.id = c.contact_id \
+                     LEFT JOIN conversation_work w ON w.conversation_id = c.id \
+                     LEFT JOIN agents ag ON ag.id = w.assignee_id ",
                 );
                 query.push("WHERE 1 = 1 ");
+                if let Some(status) = filter.status {
+                    query.push("AND ");
+                    push_status(&mut query, filter.now);
+                    query.push(" = ").push_bind(status.as_str()).push(" ");
+                }
+                match filter.assignee {
+                    Assignee::Anyone => {}
+                    Assignee::Nobody => {
+                        query.push("AND w.assignee_id IS NULL ");
+                    }
+                    Assignee::Agent(agent_id) => {
+                        query.push("AND w.assignee_id = ").push_bind(agent_id).push(" ");
+                    }
+                }
                 if let Some(contact_id) = filter.contact_id {
                     query.push("AND c.contact_id = ").push_bind(contact_id).push(" ");
                 }
@@ -1319,9 +1359,25 @@ macro_rules! backend_sql {
                 type Row = (
                     String, String, Option<String>, String, String, Option<i64>, i64,
                     Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>,
-                    Option<i64>,
+                    Option<i64>, String, Option<String>, Option<String>,
                 );
-                let rows: Vec<Row> = query.build_query_as().fetch_all(pool).await?;
+                // More columns than sqlx's tuple decoding takes: read them by position.
+                let decode = |row: &<Db as sqlx::Database>::Row| -> std::result::Result<Row, sqlx::Error> {
+                    use sqlx::Row as _;
+                    Ok((
+                        row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?,
+                        row.try_get(5)?, row.try_get(6)?, row.try_get(7)?, row.try_get(8)?, row.try_get(9)?,
+                        row.try_get(10)?, row.try_get(11)?, row.try_get(12)?, row.try_get(13)?, row.try_get(14)?,
+                        row.try_get(15)?, row.try_get(16)?,
+                    ))
+                };
+                let rows: Vec<Row> = query
+                    .build()
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(decode)
+                    .collect::<std::result::Result<_, _>>()?;
                 rows.into_iter()
                     .map(|r| {
                         let last_message = match (r.7, r.8, r.9, r.11) {
@@ -1348,9 +1404,22 @@ macro_rules! backend_sql {
                                 last_message.as_ref().is_some_and(|m| m.direction == Direction::Inbound.as_str())
                             }),
                             last_message,
+                            status: r.14,
+                            assignee_id: r.15,
+                            assignee_name: r.16,
                         })
                     })
                     .collect()
+            }
+
+            /// The status as the team sees it (see `workflow::effective_status_sql`).
+            fn push_status(query: &mut sqlx::QueryBuilder<Db>, now: i64) {
+                query
+                    .push("(CASE WHEN w.status IS NULL THEN 'open' \
+                           WHEN w.status <> 'open' AND c.last_inbound_at > w.status_changed_at THEN 'open' \
+                           WHEN w.status = 'snoozed' AND w.snoozed_until <= ")
+                    .push_bind(now)
+                    .push(" THEN 'open' ELSE w.status END)");
             }
 
             const MESSAGE_COLUMNS: &str = "SELECT id, conversation_id, channel, direction, external_id, kind, body, delivery_state, \

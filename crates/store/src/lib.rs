@@ -10,6 +10,7 @@ mod media;
 mod outbound;
 mod reads;
 mod team;
+mod workflow;
 mod writer;
 
 use resonanz_core::analysis::Analysis;
@@ -19,13 +20,15 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 pub use backend::{
-    Backend, ConversationFilter, ConversationRow, Counts, LastMessage, MentionRow, MessageRow,
+    Assignee, Backend, ConversationFilter, ConversationRow, Counts, LastMessage, MentionRow,
+    MessageRow,
 };
 pub use bus::{BroadcastBus, EventBus};
 pub use media::*;
 pub use outbound::*;
 pub use reads::{ContactRow, ConversationCounts, StatusRow, UnrecognizedRow};
 pub use team::{AuditEntry, LoginFailures, NewAudit};
+pub use workflow::{ActivityRow, Actor, AgentSummary, NotificationRow, WorkState};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

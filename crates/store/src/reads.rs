@@ -32,6 +32,13 @@ pub struct ConversationCounts {
     pub whatsapp: i64,
     pub messenger: i64,
     pub instagram: i64,
+    pub open: i64,
+    pub pending: i64,
+    pub snoozed: i64,
+    pub resolved: i64,
+    /// Assigned to the agent who asks.
+    pub mine: i64,
+    pub unassigned: i64,
 }
 
 /// One delivery receipt as it arrived (also for messages not yet known).
@@ -132,19 +139,49 @@ macro_rules! reads_sql {
                 })
             }
 
-            pub(super) async fn conversation_counts(pool: &Pool<Db>) -> Result<ConversationCounts> {
-                let (total, awaiting, whatsapp, messenger, instagram): (i64, i64, i64, i64, i64) = sqlx::query_as(
+            pub(super) async fn conversation_counts(
+                pool: &Pool<Db>,
+                agent_id: &str,
+                now: i64,
+            ) -> Result<ConversationCounts> {
+                // The status as the team sees it, as in the inbox list.
+                let status = "(CASE WHEN w.status IS NULL THEN 'open' \
+                    WHEN w.status <> 'open' AND c.last_inbound_at > w.status_changed_at THEN 'open' \
+                    WHEN w.status = 'snoozed' AND w.snoozed_until <= $1 THEN 'open' ELSE w.status END)";
+                let sql = format!(
                     "SELECT COUNT(*), \
                        COUNT(*) FILTER (WHERE (SELECT x.direction FROM messages x WHERE x.conversation_id = c.id \
                                                ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) = 'in'), \
                        COUNT(*) FILTER (WHERE c.channel = 'whatsapp'), \
                        COUNT(*) FILTER (WHERE c.channel = 'messenger'), \
-                       COUNT(*) FILTER (WHERE c.channel = 'instagram') \
-                     FROM conversations c",
-                )
-                .fetch_one(pool)
-                .await?;
-                Ok(ConversationCounts { total, awaiting, whatsapp, messenger, instagram })
+                       COUNT(*) FILTER (WHERE c.channel = 'instagram'), \
+                       COUNT(*) FILTER (WHERE {status} = 'open'), \
+                       COUNT(*) FILTER (WHERE {status} = 'pending'), \
+                       COUNT(*) FILTER (WHERE {status} = 'snoozed'), \
+                       COUNT(*) FILTER (WHERE {status} = 'resolved'), \
+                       COUNT(*) FILTER (WHERE w.assignee_id = $2), \
+                       COUNT(*) FILTER (WHERE w.assignee_id IS NULL) \
+                     FROM conversations c LEFT JOIN conversation_work w ON w.conversation_id = c.id"
+                );
+                type Row = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+                let r: Row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(agent_id)
+                    .fetch_one(pool)
+                    .await?;
+                Ok(ConversationCounts {
+                    total: r.0,
+                    awaiting: r.1,
+                    whatsapp: r.2,
+                    messenger: r.3,
+                    instagram: r.4,
+                    open: r.5,
+                    pending: r.6,
+                    snoozed: r.7,
+                    resolved: r.8,
+                    mine: r.9,
+                    unassigned: r.10,
+                })
             }
 
             pub(super) async fn blob_mime_type(pool: &Pool<Db>, sha256: &str) -> Result<Option<String>> {
@@ -241,8 +278,12 @@ impl crate::Backend {
         dispatch_read!(self, contact, id)
     }
 
-    pub async fn conversation_counts(&self) -> Result<ConversationCounts> {
-        dispatch_read!(self, conversation_counts)
+    pub async fn conversation_counts(
+        &self,
+        agent_id: &str,
+        now: i64,
+    ) -> Result<ConversationCounts> {
+        dispatch_read!(self, conversation_counts, agent_id, now)
     }
 
     pub async fn blob_mime_type(&self, sha256: &str) -> Result<Option<String>> {
@@ -288,9 +329,14 @@ impl Store {
         self.backend().blob_mime_type(sha256).await
     }
 
-    /// Conversations per inbox filter (all, customer waiting, each channel).
-    pub async fn conversation_counts(&self) -> Result<ConversationCounts> {
-        self.backend().conversation_counts().await
+    /// Conversations per inbox filter (all, customer waiting, each channel,
+    /// each status as the team sees it at `now`, the agent's, nobody's).
+    pub async fn conversation_counts(
+        &self,
+        agent_id: &str,
+        now: resonanz_core::Timestamp,
+    ) -> Result<ConversationCounts> {
+        self.backend().conversation_counts(agent_id, now.0).await
     }
 
     /// The message object exactly as the channel sent it.

@@ -22,9 +22,9 @@ use resonanz_channels::templates::{
 use resonanz_core::rules::{
     self, HUMAN_AGENT_WINDOW_MS, TemplateCategory, WindowState, service_window,
 };
-use resonanz_core::{Channel, Direction, MessageId, Timestamp};
+use resonanz_core::{Channel, ConversationStatus, Direction, MessageId, Timestamp};
 use resonanz_store::{
-    ConsentKind, ConsentRecord, ConversationFilter, ConversationRow, OutboxRow, Role,
+    Assignee, ConsentKind, ConsentRecord, ConversationFilter, ConversationRow, OutboxRow, Role,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -251,6 +251,10 @@ struct InboxQuery {
     channel: Option<String>,
     /// Only conversations whose newest message is the customer's.
     awaiting_reply: Option<bool>,
+    /// `open`, `pending`, `snoozed`, `resolved` (as the team sees it now); all when absent.
+    status: Option<String>,
+    /// `me`, `none` or an agent's id; anyone's when absent.
+    assignee: Option<String>,
 }
 
 const PAGE_SIZE: i64 = 50;
@@ -314,6 +318,8 @@ fn conversation_view(row: &ConversationRow, now: Timestamp) -> Value {
         "waiting_since": rfc3339(row.waiting_since.map(Timestamp)),
         "window": {"open": open, "closes_at": rfc3339(closes_at)},
         "templates_only": !open && row.channel == Channel::WhatsApp.as_str(),
+        "status": row.status,
+        "assignee": row.assignee_id.as_ref().map(|id| json!({"id": id, "name": row.assignee_name})),
     })
 }
 
@@ -341,6 +347,7 @@ async fn contact_timeline(
             PAGE_SIZE_MAX,
             &ConversationFilter {
                 contact_id: Some(&id),
+                now: app.clock.now().0,
                 ..ConversationFilter::default()
             },
         )
@@ -371,7 +378,7 @@ async fn contact_timeline(
 /// conversation's contact and 24-hour window; `next` fetches the next page.
 async fn list_conversations(
     State(app): State<AppState>,
-    _agent: Agent,
+    agent: Agent,
     query: Result<Query<InboxQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(query) = query.map_err(|rejection| invalid_query(rejection.body_text()))?;
@@ -384,10 +391,27 @@ async fn list_conversations(
                 .map_err(|_| invalid_query(format!("unknown channel {name:?}")))
         })
         .transpose()?;
+    let status = query
+        .status
+        .as_deref()
+        .map(|name| {
+            name.parse::<ConversationStatus>()
+                .map_err(|_| invalid_query(format!("unknown status {name:?}")))
+        })
+        .transpose()?;
+    let assignee = match query.assignee.as_deref() {
+        None => Assignee::Anyone,
+        Some("none") => Assignee::Nobody,
+        Some("me") => Assignee::Agent(&agent.0.id),
+        Some(id) => Assignee::Agent(id),
+    };
     let filter = ConversationFilter {
         channel,
         awaiting_reply: query.awaiting_reply.unwrap_or(false),
         before: query.before.as_deref().map(parse_page_cursor).transpose()?,
+        status,
+        assignee,
+        now: app.clock.now().0,
         ..ConversationFilter::default()
     };
     let rows = app

@@ -5,3 +5,4 @@ pub mod health;
 pub mod send;
 pub mod uploads;
 pub mod webhooks;
+pub mod workflow;

@@ -32,6 +32,10 @@ pub fn routes() -> Router<AppState> {
             "/inbox/{id}/template",
             post(views::conversation::send_template),
         )
+        .route("/inbox/{id}/status", post(views::work::status))
+        .route("/inbox/{id}/assign", post(views::work::assign))
+        .route("/inbox/{id}/note", post(views::work::note))
+        .route("/notifications", get(views::notifications::page))
         .route("/settings", get(views::settings::page))
         .route("/settings/language", post(views::settings::language))
         .route("/settings/password", post(views::settings::password))

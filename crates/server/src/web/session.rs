@@ -21,6 +21,8 @@ pub struct WebSession {
     pub texts: Texts,
     /// The server's time when the request came in (pages count down from it).
     pub now: i64,
+    /// Notes that mention the agent and that they have not opened.
+    pub unread_mentions: i64,
 }
 
 /// What the base layout needs on every page.
@@ -39,6 +41,7 @@ pub struct Chrome {
     pub nav: &'static str,
     /// Server time (ms): the page's countdowns run on it, not the browser's clock.
     pub now: i64,
+    pub unread_mentions: i64,
 }
 
 impl Chrome {
@@ -56,6 +59,7 @@ impl Chrome {
             icon: assets::url("icon.svg"),
             nav: "",
             now: 0,
+            unread_mentions: 0,
         }
     }
 }
@@ -114,6 +118,7 @@ impl FromRequestParts<AppState> for WebSession {
                 texts: Texts::new(Lang::parse(&agent.locale).unwrap_or(Lang::De)),
                 csrf: csrf_token(token),
                 now: app.clock.now().0,
+                unread_mentions: app.store.unread_notifications(&agent.id).await.unwrap_or(0),
                 token_hash,
                 agent,
             }),
@@ -195,6 +200,7 @@ impl WebSession {
             csrf: self.csrf.clone(),
             nav,
             now: self.now,
+            unread_mentions: self.unread_mentions,
             ..Chrome::anonymous(self.texts)
         }
     }

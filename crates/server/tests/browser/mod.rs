@@ -141,6 +141,21 @@ impl Browser {
             .unwrap_or_else(|err| panic!("click {css}: {err}"));
     }
 
+    /// Presses keys on the page once its script has attached the shortcuts.
+    pub async fn press(&self, keys: &str) {
+        self.until("the page's script", || async {
+            self.eval("return document.body.dataset.ready === '1';")
+                .await
+                == serde_json::json!(true)
+        })
+        .await;
+        self.find("body")
+            .await
+            .send_keys(keys)
+            .await
+            .expect("keys reach the page");
+    }
+
     /// Logs in through the login form.
     pub async fn login(&self, base: &str, name: &str, password: &str) {
         self.goto(&format!("{base}/login")).await;

@@ -62,6 +62,7 @@ pub struct MessageView {
     pub topics: Vec<String>,
     pub time_label: String,
     pub time_iso: String,
+    pub at_ms: i64,
 }
 
 /// A send not (yet) accepted by Meta: queued, in flight, failed, blocked.
@@ -90,6 +91,21 @@ pub struct TemplateChoice {
 }
 
 #[derive(Clone, Debug)]
+pub enum ThreadItem {
+    Message(Box<MessageView>),
+    Activity(super::work::ActivityView),
+}
+
+impl ThreadItem {
+    fn at(&self) -> i64 {
+        match self {
+            ThreadItem::Message(m) => m.at_ms,
+            ThreadItem::Activity(a) => a.at_ms,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct ConversationPane {
     pub id: String,
     pub contact_name: String,
@@ -102,8 +118,10 @@ pub struct ConversationPane {
     pub window_class: &'static str,
     pub window_closes_at: Option<i64>,
     pub templates_only: bool,
-    pub messages: Vec<MessageView>,
+    /// Messages and the team's activity (notes, status, assignment) in time order.
+    pub timeline: Vec<ThreadItem>,
     pub pending: Vec<PendingView>,
+    pub work: super::work::WorkView,
     pub templates: Vec<TemplateChoice>,
     pub flash: Option<Flash>,
     pub draft_text: String,
@@ -240,6 +258,7 @@ fn message_view(
             .unwrap_or_default(),
         time_label: format::short(Timestamp(m.sent_at), now),
         time_iso: Timestamp(m.sent_at).to_rfc3339(),
+        at_ms: m.sent_at,
     }
 }
 
@@ -403,6 +422,17 @@ pub async fn load_pane(
             tpl.selected = true;
         }
     }
+    let mut timeline: Vec<ThreadItem> = messages
+        .iter()
+        .map(|m| {
+            let files = media.get(&m.id).map(Vec::as_slice).unwrap_or(&[]);
+            ThreadItem::Message(Box::new(message_view(t, m, &messages, files, now)))
+        })
+        .collect();
+    let (work, activity) = super::work::load(app, t, id, now).await?;
+    timeline.extend(activity.into_iter().map(ThreadItem::Activity));
+    // Stable: at equal times messages stay before the team's activity.
+    timeline.sort_by_key(ThreadItem::at);
     let identities = contact
         .as_ref()
         .map(|c| c.identities.iter().map(|i| i.value.clone()).collect())
@@ -422,13 +452,8 @@ pub async fn load_pane(
         window_class,
         window_closes_at,
         templates_only,
-        messages: messages
-            .iter()
-            .map(|m| {
-                let files = media.get(&m.id).map(Vec::as_slice).unwrap_or(&[]);
-                message_view(t, m, &messages, files, now)
-            })
-            .collect(),
+        timeline,
+        work,
         pending: unsent.iter().map(|row| pending_view(t, row, now)).collect(),
         templates,
         flash: None,
@@ -449,7 +474,7 @@ fn no_such_conversation(t: &Texts) -> Response {
         .into_response()
 }
 
-async fn render_page(
+pub async fn render_page(
     app: &AppState,
     session: &WebSession,
     id: &str,
@@ -467,7 +492,7 @@ async fn render_page(
         pane.flash = Some(Flash::ok(t.get("composer-queued")));
     }
     adjust(&mut pane);
-    let list = match load_list(app, &t, query.filter, Some(id)).await {
+    let list = match load_list(app, session, query.filter, Some(id)).await {
         Ok(list) => list,
         Err(failed) => return failed,
     };
@@ -483,10 +508,19 @@ async fn render_page(
 
 pub async fn page(
     State(app): State<AppState>,
-    session: WebSession,
+    mut session: WebSession,
     Path(id): Path<String>,
     Query(query): Query<PaneQuery>,
 ) -> Response {
+    // Opening the conversation is reading the notes that mention the agent.
+    match app
+        .store
+        .read_notifications(&session.agent.id, &id, app.clock.now())
+        .await
+    {
+        Ok(read) => session.unread_mentions = (session.unread_mentions - read as i64).max(0),
+        Err(err) => tracing::warn!(error = %err, "could not mark mentions read"),
+    }
     render_page(&app, &session, &id, query, |_| {}).await
 }
 

@@ -3,6 +3,8 @@
 //! alone, which the page's script fetches again when an event arrives.
 
 use super::channel_names;
+#[allow(unused_imports)] // the conversation pane's template names it
+use super::conversation::ThreadItem;
 use crate::app::AppState;
 use crate::routes::api::{page_cursor, parse_page_cursor, window_times};
 use crate::web::format;
@@ -13,8 +15,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use resonanz_core::{Channel, Direction, Timestamp};
-use resonanz_store::{ConversationCounts, ConversationFilter, ConversationRow};
+use resonanz_core::{Channel, ConversationStatus, Direction, Timestamp};
+use resonanz_store::{Assignee, ConversationCounts, ConversationFilter, ConversationRow};
 use serde::Deserialize;
 
 /// Rows per page of the list.
@@ -35,6 +37,12 @@ pub struct InboxFilter {
     pub channel: String,
     #[serde(default, deserialize_with = "checkbox")]
     pub waiting: bool,
+    /// `open` (when absent), `pending`, `snoozed`, `resolved` or `all`.
+    #[serde(default)]
+    pub status: String,
+    /// `me`, `none`, or anyone's when empty.
+    #[serde(default)]
+    pub assignee: String,
     pub before: Option<String>,
     /// The open conversation (highlighted in the rows partial).
     pub selected: Option<String>,
@@ -54,7 +62,19 @@ impl InboxFilter {
         if self.channel.parse::<Channel>().is_err() {
             self.channel.clear();
         }
+        if self.status != "all" && self.status.parse::<ConversationStatus>().is_err() {
+            self.status = ConversationStatus::Open.as_str().to_owned();
+        }
+        if !matches!(self.assignee.as_str(), "me" | "none") {
+            self.assignee.clear();
+        }
         let mut parts = Vec::new();
+        if self.status != "open" {
+            parts.push(format!("status={}", self.status));
+        }
+        if !self.assignee.is_empty() {
+            parts.push(format!("assignee={}", self.assignee));
+        }
         if !self.channel.is_empty() {
             parts.push(format!("channel={}", self.channel));
         }
@@ -94,6 +114,9 @@ pub struct InboxRow {
     pub time_label: String,
     pub time_iso: String,
     pub selected: bool,
+    pub assignee: Option<String>,
+    /// `open`, `pending`, `snoozed`, `resolved`.
+    pub status: String,
 }
 
 /// A contact's name, or a short form of their identity when they gave none.
@@ -187,6 +210,8 @@ fn inbox_row(t: &Texts, row: &ConversationRow, now: Timestamp, selected: Option<
         time_label: format::short(Timestamp(row.last_message_at), now),
         time_iso: Timestamp(row.last_message_at).to_rfc3339(),
         selected: selected == Some(row.id.as_str()),
+        assignee: row.assignee_name.clone(),
+        status: row.status.clone(),
     }
 }
 
@@ -200,10 +225,11 @@ pub struct InboxList {
 
 pub async fn load_list(
     app: &AppState,
-    t: &Texts,
+    session: &WebSession,
     filter: InboxFilter,
     selected: Option<&str>,
 ) -> Result<InboxList, Response> {
+    let t = &session.texts;
     let filter = filter.normalised();
     let before = filter
         .before
@@ -211,20 +237,27 @@ pub async fn load_list(
         .map(parse_page_cursor)
         .transpose()
         .unwrap_or_default();
+    let now = app.clock.now();
     let query = ConversationFilter {
         channel: filter.channel.parse().ok(),
         awaiting_reply: filter.waiting,
         before,
+        status: filter.status.parse().ok(),
+        assignee: match filter.assignee.as_str() {
+            "me" => Assignee::Agent(&session.agent.id),
+            "none" => Assignee::Nobody,
+            _ => Assignee::Anyone,
+        },
+        now: now.0,
         ..ConversationFilter::default()
     };
     let (rows, counts) = match tokio::try_join!(
         app.store.conversations(ROWS, &query),
-        app.store.conversation_counts()
+        app.store.conversation_counts(&session.agent.id, now)
     ) {
         Ok(found) => found,
         Err(err) => return Err(store_failed(err)),
     };
-    let now = app.clock.now();
     let next = rows
         .last()
         .filter(|_| rows.len() as i64 == ROWS)
@@ -276,7 +309,7 @@ pub async fn page(
     session: WebSession,
     Query(filter): Query<InboxFilter>,
 ) -> Response {
-    let list = match load_list(&app, &session.texts, filter, None).await {
+    let list = match load_list(&app, &session, filter, None).await {
         Ok(list) => list,
         Err(failed) => return failed,
     };
@@ -295,7 +328,7 @@ pub async fn rows(
     session: WebSession,
     Query(filter): Query<InboxFilter>,
 ) -> Response {
-    let list = match load_list(&app, &session.texts, filter, None).await {
+    let list = match load_list(&app, &session, filter, None).await {
         Ok(list) => list,
         Err(failed) => return failed,
     };

@@ -5,7 +5,9 @@ pub mod conversation;
 pub mod files;
 pub mod inbox;
 pub mod login;
+pub mod notifications;
 pub mod settings;
+pub mod work;
 
 use resonanz_core::Channel;
 

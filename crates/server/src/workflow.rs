@@ -1,0 +1,240 @@
+//! The team workflow on a conversation — status, snooze, assignment and
+//! internal notes with @mentions — for the JSON API and the web app alike,
+//! each change audited and kept in the conversation's history.
+
+use crate::accounts;
+use crate::app::AppState;
+use resonanz_core::{ConversationStatus, Timestamp};
+use resonanz_store::{Actor, AgentRow, AgentSummary, Role, StoreError};
+
+/// The longest internal note.
+pub const MAX_NOTE_CHARS: usize = 4000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("no conversation {0}")]
+    NoConversation(String),
+    #[error("no agent {0}")]
+    NoAgent(String),
+    #[error("a snooze needs a time in the future")]
+    SnoozeNeedsFuture,
+    #[error("the note is empty or longer than {MAX_NOTE_CHARS} characters")]
+    BadNote,
+    #[error("an analyst reads but changes nothing")]
+    ReadOnly,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl WorkflowError {
+    pub fn message_de(&self) -> String {
+        match self {
+            WorkflowError::NoConversation(_) => "Diese Unterhaltung gibt es nicht.".into(),
+            WorkflowError::NoAgent(name) => format!("Es gibt keine Person „{name}“ im Team."),
+            WorkflowError::SnoozeNeedsFuture => {
+                "Zum Zurückstellen bitte einen Zeitpunkt in der Zukunft wählen.".into()
+            }
+            WorkflowError::BadNote => {
+                format!("Die Notiz ist leer oder länger als {MAX_NOTE_CHARS} Zeichen.")
+            }
+            WorkflowError::ReadOnly => "Ihre Rolle erlaubt nur das Lesen.".into(),
+            WorkflowError::Store(_) => "Die Datenbank ist nicht erreichbar.".into(),
+        }
+    }
+
+    pub fn message_en(&self) -> String {
+        match self {
+            WorkflowError::Store(_) => "The database is unavailable.".into(),
+            other => {
+                let text = other.to_string();
+                let mut chars = text.chars();
+                match chars.next() {
+                    Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+                    None => text,
+                }
+            }
+        }
+    }
+}
+
+fn actor(agent: &AgentRow, now: Timestamp) -> Actor<'_> {
+    Actor {
+        agent_id: &agent.id,
+        agent_name: &agent.name,
+        now,
+    }
+}
+
+async fn check(
+    app: &AppState,
+    agent: &AgentRow,
+    conversation_id: &str,
+) -> Result<(), WorkflowError> {
+    if agent.role == Role::Analyst {
+        return Err(WorkflowError::ReadOnly);
+    }
+    match app.store.conversation_info(conversation_id).await? {
+        Some(_) => Ok(()),
+        None => Err(WorkflowError::NoConversation(conversation_id.to_owned())),
+    }
+}
+
+pub async fn set_status(
+    app: &AppState,
+    agent: &AgentRow,
+    conversation_id: &str,
+    status: ConversationStatus,
+    snoozed_until: Option<Timestamp>,
+    address: &str,
+) -> Result<(), WorkflowError> {
+    check(app, agent, conversation_id).await?;
+    let now = app.clock.now();
+    if status == ConversationStatus::Snoozed && snoozed_until.is_none_or(|until| until <= now) {
+        return Err(WorkflowError::SnoozeNeedsFuture);
+    }
+    app.store
+        .set_conversation_status(conversation_id, status, snoozed_until, actor(agent, now))
+        .await?;
+    let detail = match snoozed_until.filter(|_| status == ConversationStatus::Snoozed) {
+        Some(until) => format!("{} until {}", status.as_str(), until.to_rfc3339()),
+        None => status.as_str().to_owned(),
+    };
+    accounts::audit(
+        app,
+        Some(agent),
+        None,
+        "status",
+        Some(conversation_id),
+        &detail,
+        address,
+    )
+    .await;
+    Ok(())
+}
+
+/// Assigns to the agent named by id (`None`: nobody).
+pub async fn assign(
+    app: &AppState,
+    agent: &AgentRow,
+    conversation_id: &str,
+    assignee_id: Option<&str>,
+    address: &str,
+) -> Result<(), WorkflowError> {
+    check(app, agent, conversation_id).await?;
+    let assignee = match assignee_id {
+        Some(id) => {
+            let team = app.store.agents().await?;
+            let found = team
+                .into_iter()
+                .find(|a| a.id == id && a.role != Role::Analyst.as_str());
+            Some(found.ok_or_else(|| WorkflowError::NoAgent(id.to_owned()))?)
+        }
+        None => None,
+    };
+    let now = app.clock.now();
+    app.store
+        .assign_conversation(conversation_id, assignee.as_ref(), actor(agent, now))
+        .await?;
+    let detail = assignee
+        .as_ref()
+        .map(|a| a.name.as_str())
+        .unwrap_or("nobody");
+    accounts::audit(
+        app,
+        Some(agent),
+        None,
+        "assign",
+        Some(conversation_id),
+        detail,
+        address,
+    )
+    .await;
+    Ok(())
+}
+
+/// The agents a note names with `@name` (each once, any case).
+pub fn mentioned<'a>(body: &str, team: &'a [AgentSummary]) -> Vec<&'a AgentSummary> {
+    let mut found: Vec<&AgentSummary> = Vec::new();
+    for word in body
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '!' | '?' | '(' | ')'))
+    {
+        let Some(name) = word.strip_prefix('@') else {
+            continue;
+        };
+        let name = name.trim_end_matches('.');
+        if let Some(agent) = team.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+            && !found.iter().any(|f| f.id == agent.id)
+        {
+            found.push(agent);
+        }
+    }
+    found
+}
+
+/// An internal note; the agents it @mentions are notified. Returns its id.
+pub async fn add_note(
+    app: &AppState,
+    agent: &AgentRow,
+    conversation_id: &str,
+    body: &str,
+    address: &str,
+) -> Result<i64, WorkflowError> {
+    check(app, agent, conversation_id).await?;
+    let body = body.trim();
+    if body.is_empty() || body.chars().count() > MAX_NOTE_CHARS {
+        return Err(WorkflowError::BadNote);
+    }
+    let team = app.store.agents().await?;
+    let mentioned: Vec<AgentSummary> = mentioned(body, &team).into_iter().cloned().collect();
+    let now = app.clock.now();
+    let id = app
+        .store
+        .add_note(conversation_id, body, &mentioned, actor(agent, now))
+        .await?;
+    let names: Vec<&str> = mentioned.iter().map(|a| a.name.as_str()).collect();
+    let detail = format!("note {id}, mentions: {}", names.join(", "));
+    accounts::audit(
+        app,
+        Some(agent),
+        None,
+        "note",
+        Some(conversation_id),
+        &detail,
+        address,
+    )
+    .await;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn team() -> Vec<AgentSummary> {
+        ["anna.k", "Bernd", "carla"]
+            .iter()
+            .map(|name| AgentSummary {
+                id: format!("ag_{name}"),
+                name: (*name).to_owned(),
+                role: "agent".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_note_mentions_each_named_agent_once() {
+        let team = team();
+        let names = |body: &str| -> Vec<String> {
+            mentioned(body, &team)
+                .iter()
+                .map(|a| a.name.clone())
+                .collect()
+        };
+        assert_eq!(
+            names("@bernd bitte Rückruf, @anna.k zur Info. @Bernd!"),
+            ["Bernd", "anna.k"]
+        );
+        assert_eq!(names("(@carla) E-Mail an kunde@example.de"), ["carla"]);
+        assert!(names("@niemand und bernd ohne at").is_empty());
+    }
+}
