@@ -51,6 +51,10 @@ pub struct TrainArgs {
     /// Times each in-domain training example counts.
     #[arg(long, default_value_t = 1)]
     pub domain_weight: usize,
+    /// Add the team's sentiment corrections from the inbox (the configured
+    /// database) as in-domain labelled data.
+    #[arg(long)]
+    pub team_corrections: bool,
 }
 
 #[derive(clap::Args, Debug)]

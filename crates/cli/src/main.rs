@@ -122,6 +122,23 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // CPU-only commands need neither configuration nor a runtime.
     match cli.command {
+        Command::Train(analysis_cmd::TrainCommand::Sentiment(mut args))
+            if args.team_corrections =>
+        {
+            // The corrections live in the database: read them first, then train offline.
+            let settings =
+                Settings::load(cli.config.as_deref()).context("loading the configuration")?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let file = runtime.block_on(team_corrections_file(&settings))?;
+            args.domain.push(resonanz_analysis::tools::DomainFile {
+                path: file.path().to_owned(),
+                label: None,
+            });
+            return analysis_cmd::run_train(analysis_cmd::TrainCommand::Sentiment(args));
+        }
         Command::Train(cmd) => return analysis_cmd::run_train(cmd),
         Command::Eval(cmd) => return analysis_cmd::run_eval(cmd),
         Command::Adapt(cmd) => return analysis_cmd::run_adapt(cmd),
@@ -136,6 +153,25 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(run(cli.command, settings))
+}
+
+/// The team's sentiment corrections as a `label<TAB>text` file for training.
+async fn team_corrections_file(settings: &Settings) -> anyhow::Result<tempfile::NamedTempFile> {
+    let store = open_store(settings).await?;
+    let rows = store.labelled_corrections("sentiment").await;
+    store.close().await;
+    let rows = rows?;
+    println!(
+        "team corrections: {} labelled messages from the inbox",
+        rows.len()
+    );
+    let mut file =
+        tempfile::NamedTempFile::new().context("a temporary file for the corrections")?;
+    std::io::Write::write_all(
+        &mut file,
+        resonanz_server::routes::workflow::labelled_tsv(&rows).as_bytes(),
+    )?;
+    Ok(file)
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {

@@ -4,8 +4,9 @@
 
 use crate::accounts;
 use crate::app::AppState;
-use resonanz_core::{ConversationStatus, Timestamp};
-use resonanz_store::{Actor, AgentRow, AgentSummary, Role, StoreError};
+use resonanz_core::analysis::Sentiment;
+use resonanz_core::{ConversationStatus, Direction, Timestamp};
+use resonanz_store::{Actor, AgentRow, AgentSummary, Correction, Role, StoreError};
 
 /// The longest internal note.
 pub const MAX_NOTE_CHARS: usize = 4000;
@@ -22,6 +23,10 @@ pub enum WorkflowError {
     BadNote,
     #[error("an analyst reads but changes nothing")]
     ReadOnly,
+    #[error("no message {0}")]
+    NoMessage(String),
+    #[error("only a customer's message has a sentiment to correct")]
+    NotFromCustomer,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -38,6 +43,10 @@ impl WorkflowError {
                 format!("Die Notiz ist leer oder länger als {MAX_NOTE_CHARS} Zeichen.")
             }
             WorkflowError::ReadOnly => "Ihre Rolle erlaubt nur das Lesen.".into(),
+            WorkflowError::NoMessage(_) => "Diese Nachricht gibt es nicht.".into(),
+            WorkflowError::NotFromCustomer => {
+                "Nur die Stimmung einer Kundennachricht lässt sich korrigieren.".into()
+            }
             WorkflowError::Store(_) => "Die Datenbank ist nicht erreichbar.".into(),
         }
     }
@@ -204,6 +213,75 @@ pub async fn add_note(
     )
     .await;
     Ok(id)
+}
+
+/// An agent sets the sentiment of a customer's message; the model's (or
+/// the last correction's) value is kept as `old`, and the text becomes
+/// labelled data for `resonanz train sentiment --team-corrections`.
+pub async fn correct_sentiment(
+    app: &AppState,
+    agent: &AgentRow,
+    message_id: &str,
+    sentiment: Sentiment,
+    address: &str,
+) -> Result<(), WorkflowError> {
+    if agent.role == Role::Analyst {
+        return Err(WorkflowError::ReadOnly);
+    }
+    let message = app
+        .store
+        .message_ref(message_id)
+        .await?
+        .ok_or_else(|| WorkflowError::NoMessage(message_id.to_owned()))?;
+    if message.direction != Direction::Inbound.as_str() {
+        return Err(WorkflowError::NotFromCustomer);
+    }
+    let corrected = app
+        .store
+        .corrections_in(&message.conversation_id, "sentiment")
+        .await?
+        .into_iter()
+        .find(|c| c.message_id == message_id)
+        .map(|c| c.value);
+    let modelled = app
+        .store
+        .message_by_external_id(message.channel.as_str(), &message.external_id)
+        .await?
+        .and_then(|m| m.analysis)
+        .map(|a| a.sentiment.as_str().to_owned());
+    let old = corrected.or(modelled);
+    if old.as_deref() == Some(sentiment.as_str()) {
+        return Ok(());
+    }
+    let now = app.clock.now();
+    app.store
+        .correct_analysis(
+            &Correction {
+                message_id,
+                conversation_id: &message.conversation_id,
+                field: "sentiment",
+                old_value: old.as_deref(),
+                new_value: sentiment.as_str(),
+            },
+            actor(agent, now),
+        )
+        .await?;
+    let detail = format!(
+        "{message_id}: sentiment {} → {}",
+        old.as_deref().unwrap_or("–"),
+        sentiment.as_str()
+    );
+    accounts::audit(
+        app,
+        Some(agent),
+        None,
+        "correction",
+        Some(&message.conversation_id),
+        &detail,
+        address,
+    )
+    .await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -288,6 +288,27 @@ fn cases() -> Vec<Case> {
             none.clone(),
             [303, 200, 200, 200],
         ),
+        case(
+            M::POST,
+            "/api/messages/{msg}/sentiment",
+            Api,
+            json!({"sentiment": "negative"}),
+            [401, 403, 200, 200],
+        ),
+        case(
+            M::GET,
+            "/api/corrections/sentiment",
+            Api,
+            none.clone(),
+            [401, 200, 200, 200],
+        ),
+        case(
+            M::POST,
+            "/inbox/{conv}/messages/{msg}/sentiment",
+            Web,
+            json!({"sentiment": "positive"}),
+            [303, 403, 303, 303],
+        ),
         case(M::GET, "/", Web, none.clone(), [303, 303, 303, 303]),
         case(M::GET, "/login", Web, none.clone(), [200, 200, 200, 200]),
         case(
@@ -597,11 +618,23 @@ async fn a_form_sent_with_the_cookie_but_without_the_sessions_token_changes_noth
         ("/inbox/{conv}/status", json!({"status": "resolved"})),
         ("/inbox/{conv}/assign", json!({"assignee": "me"})),
         ("/inbox/{conv}/note", json!({"body": "Gefälscht"})),
+        (
+            "/inbox/{conv}/messages/{msg}/sentiment",
+            json!({"sentiment": "positive"}),
+        ),
         ("/logout/everywhere", json!({})),
         ("/logout", json!({})),
     ];
+    let message = app
+        .store
+        .conversation_messages(&conversation.id)
+        .await
+        .unwrap()
+        .remove(0);
     for (path, body) in forged {
-        let path = path.replace("{conv}", &conversation.id);
+        let path = path
+            .replace("{conv}", &conversation.id)
+            .replace("{msg}", &message.id);
         let case = case(Method::POST, "", Via::Web, body, [403; 4]);
         // Without a token, and with one that belongs to another session.
         assert_eq!(

@@ -28,7 +28,9 @@ pub use media::*;
 pub use outbound::*;
 pub use reads::{ContactRow, ConversationCounts, StatusRow, UnrecognizedRow};
 pub use team::{AuditEntry, LoginFailures, NewAudit};
-pub use workflow::{ActivityRow, Actor, AgentSummary, NotificationRow, WorkState};
+pub use workflow::{
+    ActivityRow, Actor, AgentSummary, Correction, CorrectionRow, NotificationRow, WorkState,
+};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

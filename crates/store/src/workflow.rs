@@ -40,6 +40,26 @@ pub struct NotificationRow {
     pub read: bool,
 }
 
+/// An agent's correction of one analysed field of a message.
+#[derive(Clone, Copy, Debug)]
+pub struct Correction<'a> {
+    pub message_id: &'a str,
+    pub conversation_id: &'a str,
+    /// `sentiment` (or `topics`).
+    pub field: &'a str,
+    pub old_value: Option<&'a str>,
+    pub new_value: &'a str,
+}
+
+/// The correction in force for a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CorrectionRow {
+    pub message_id: String,
+    pub value: String,
+    pub agent_name: String,
+    pub at: i64,
+}
+
 /// Who did it, and when.
 #[derive(Clone, Copy, Debug)]
 pub struct Actor<'a> {
@@ -311,6 +331,73 @@ macro_rules! workflow_sql {
                 .await?)
             }
 
+            pub(super) async fn correct(
+                pool: &Pool<Db>,
+                correction: &Correction<'_>,
+                actor: Actor<'_>,
+            ) -> Result<Vec<EventEnvelope>> {
+                let mut events = Vec::new();
+                let mut tx = pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO analysis_corrections (message_id, conversation_id, field, old_value, new_value, agent_id, agent_name, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(correction.message_id)
+                .bind(correction.conversation_id)
+                .bind(correction.field)
+                .bind(correction.old_value)
+                .bind(correction.new_value)
+                .bind(actor.agent_id)
+                .bind(actor.agent_name)
+                .bind(actor.now.0)
+                .execute(&mut *tx)
+                .await?;
+                let detail = serde_json::json!({
+                    "message_id": correction.message_id,
+                    "field": correction.field,
+                    "from": correction.old_value,
+                    "to": correction.new_value,
+                });
+                record(&mut tx, correction.conversation_id, &actor, "correction", None, &detail).await?;
+                changed(&mut tx, correction.conversation_id, "correction", &actor, &mut events).await?;
+                tx.commit().await?;
+                Ok(events)
+            }
+
+            /// The newest correction per message of `field` in a conversation.
+            pub(super) async fn corrections_in(
+                pool: &Pool<Db>,
+                conversation_id: &str,
+                field: &str,
+            ) -> Result<Vec<CorrectionRow>> {
+                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT r.message_id, r.new_value, r.agent_name, r.at FROM analysis_corrections r \
+                     WHERE r.conversation_id = $1 AND r.field = $2 AND r.id = \
+                       (SELECT MAX(x.id) FROM analysis_corrections x WHERE x.message_id = r.message_id AND x.field = r.field)",
+                )
+                .bind(conversation_id)
+                .bind(field)
+                .fetch_all(pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(message_id, value, agent_name, at)| CorrectionRow { message_id, value, agent_name, at })
+                    .collect())
+            }
+
+            /// (label, text) of every message whose `field` the team corrected, newest correction each.
+            pub(super) async fn labelled_corrections(pool: &Pool<Db>, field: &str) -> Result<Vec<(String, String)>> {
+                Ok(sqlx::query_as(
+                    "SELECT r.new_value, m.body FROM analysis_corrections r JOIN messages m ON m.id = r.message_id \
+                     WHERE r.field = $1 AND m.body IS NOT NULL AND r.id = \
+                       (SELECT MAX(x.id) FROM analysis_corrections x WHERE x.message_id = r.message_id AND x.field = r.field) \
+                     ORDER BY r.id",
+                )
+                .bind(field)
+                .fetch_all(pool)
+                .await?)
+            }
+
             pub(super) async fn read_notifications(
                 pool: &Pool<Db>,
                 agent_id: &str,
@@ -476,6 +563,31 @@ impl Store {
             snoozed_until: snoozed_until.map(Timestamp).filter(|_| !(reopened || woke)),
             assignee_id,
         })
+    }
+
+    /// Records an agent's correction of a message's analysis, in the history too.
+    pub async fn correct_analysis(
+        &self,
+        correction: &Correction<'_>,
+        actor: Actor<'_>,
+    ) -> Result<()> {
+        let events = on!(self, correct, write, correction, actor)?;
+        self.bus.publish(&events);
+        Ok(())
+    }
+
+    /// The corrections in force in a conversation for `field`.
+    pub async fn corrections_in(
+        &self,
+        conversation_id: &str,
+        field: &str,
+    ) -> Result<Vec<CorrectionRow>> {
+        on!(self, corrections_in, read, conversation_id, field)
+    }
+
+    /// `(label, text)` of each corrected message: the team's labelled data.
+    pub async fn labelled_corrections(&self, field: &str) -> Result<Vec<(String, String)>> {
+        on!(self, labelled_corrections, read, field)
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentSummary>> {

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use resonanz_core::analysis::Sentiment;
 use resonanz_core::{ConversationStatus, Timestamp};
 use serde::Deserialize;
 use serde_json::json;
@@ -26,6 +27,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/conversations/{id}/activity", get(activity))
         .route("/api/agents", get(agents))
         .route("/api/notifications", get(notifications))
+        .route("/api/messages/{id}/sentiment", post(correct_sentiment))
+        .route("/api/corrections/sentiment", get(export_sentiment))
 }
 
 fn refused(err: WorkflowError) -> Problem {
@@ -35,6 +38,8 @@ fn refused(err: WorkflowError) -> Problem {
         WorkflowError::SnoozeNeedsFuture => (StatusCode::UNPROCESSABLE_ENTITY, "snooze-in-past"),
         WorkflowError::BadNote => (StatusCode::UNPROCESSABLE_ENTITY, "bad-note"),
         WorkflowError::ReadOnly => (StatusCode::FORBIDDEN, "forbidden"),
+        WorkflowError::NoMessage(_) => (StatusCode::NOT_FOUND, "not-found"),
+        WorkflowError::NotFromCustomer => (StatusCode::UNPROCESSABLE_ENTITY, "not-from-customer"),
         WorkflowError::Store(_) => return internal(&err),
     };
     let (en, de) = (err.message_en(), err.message_de());
@@ -177,4 +182,93 @@ async fn notifications(State(app): State<AppState>, agent: Agent) -> ApiResult {
         .map_err(internal)?;
     let unread = found.iter().filter(|n| !n.read).count();
     Ok(Json(json!({"unread": unread, "notifications": found})).into_response())
+}
+
+#[derive(Deserialize)]
+struct SentimentBody {
+    /// `negative`, `neutral` or `positive`.
+    sentiment: String,
+}
+
+fn parse_sentiment(text: &str) -> Option<Sentiment> {
+    Sentiment::ALL.into_iter().find(|s| s.as_str() == text)
+}
+
+async fn correct_sentiment(
+    State(app): State<AppState>,
+    agent: Agent,
+    ClientAddress(address): ClientAddress,
+    Path(id): Path<String>,
+    body: Result<Json<SentimentBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(bad_json)?;
+    let sentiment = parse_sentiment(&body.sentiment).ok_or_else(|| {
+        super::api::unprocessable(
+            "bad-sentiment",
+            "sentiment must be negative, neutral or positive",
+            "Stimmung muss negative, neutral oder positive sein",
+            format!("sentiment {:?}", body.sentiment),
+        )
+    })?;
+    workflow::correct_sentiment(&app, &agent.0, &id, sentiment, &address)
+        .await
+        .map_err(refused)?;
+    Ok(Json(json!({"message_id": id, "sentiment": sentiment.as_str()})).into_response())
+}
+
+/// `GET /api/corrections/sentiment`: the team's corrections as training
+/// data, `label<TAB>text` per line (the format of `resonanz train`).
+async fn export_sentiment(
+    State(app): State<AppState>,
+    agent: Agent,
+    ClientAddress(address): ClientAddress,
+) -> ApiResult {
+    let rows = app
+        .store
+        .labelled_corrections("sentiment")
+        .await
+        .map_err(internal)?;
+    crate::accounts::audit(
+        &app,
+        Some(&agent.0),
+        None,
+        "export",
+        None,
+        &format!("{} sentiment corrections", rows.len()),
+        &address,
+    )
+    .await;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/tab-separated-values; charset=utf-8",
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"sentiment-corrections.tsv\"",
+            ),
+        ],
+        labelled_tsv(&rows),
+    )
+        .into_response())
+}
+
+/// One `label<TAB>text` line per row; line breaks and tabs in a text become spaces.
+pub fn labelled_tsv(rows: &[(String, String)]) -> String {
+    rows.iter()
+        .map(|(label, text)| {
+            let text: String = text
+                .chars()
+                .map(|c| {
+                    if c == '\t' || c == '\n' || c == '\r' {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            format!("{label}\t{}\n", text.trim())
+        })
+        .collect()
 }

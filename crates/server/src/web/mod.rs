@@ -35,6 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/inbox/{id}/status", post(views::work::status))
         .route("/inbox/{id}/assign", post(views::work::assign))
         .route("/inbox/{id}/note", post(views::work::note))
+        .route(
+            "/inbox/{id}/messages/{message}/sentiment",
+            post(views::work::correct_sentiment),
+        )
         .route("/notifications", get(views::notifications::page))
         .route("/settings", get(views::settings::page))
         .route("/settings/language", post(views::settings::language))

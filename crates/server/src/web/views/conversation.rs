@@ -21,9 +21,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use resonanz_channels::templates::variable_names;
+use resonanz_core::analysis::Sentiment;
 use resonanz_core::rules::{TemplateCategory, TemplateStatus};
 use resonanz_core::{Channel, Direction, Timestamp};
-use resonanz_store::{MediaRow, MessageRow, OutboxRow, OutboxState};
+use resonanz_store::{CorrectionRow, MediaRow, MessageRow, OutboxRow, OutboxState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -59,6 +60,8 @@ pub struct MessageView {
     pub delivery_label: String,
     pub ticks: &'static str,
     pub sentiment: Option<&'static str>,
+    /// Who set the sentiment, when an agent corrected the model's.
+    pub corrected_by: Option<String>,
     pub topics: Vec<String>,
     pub time_label: String,
     pub time_iso: String,
@@ -175,6 +178,7 @@ fn message_view(
     m: &MessageRow,
     thread: &[MessageRow],
     media: &[MediaRow],
+    correction: Option<&CorrectionRow>,
     now: Timestamp,
 ) -> MessageView {
     let outbound = m.direction == Direction::Outbound.as_str();
@@ -245,11 +249,12 @@ fn message_view(
         delivery: m.delivery_state.clone(),
         delivery_label,
         ticks: ticks(&m.delivery_state),
-        sentiment: m
-            .analysis
-            .as_ref()
+        sentiment: correction
+            .and_then(|c| Sentiment::ALL.into_iter().find(|s| s.as_str() == c.value))
+            .or_else(|| m.analysis.as_ref().map(|a| a.sentiment))
             .filter(|_| !outbound)
-            .map(|a| a.sentiment.as_str()),
+            .map(Sentiment::as_str),
+        corrected_by: correction.map(|c| c.agent_name.clone()),
         topics: m
             .analysis
             .as_ref()
@@ -345,11 +350,12 @@ pub async fn load_pane(
     let Some(info) = store.conversation_info(id).await.map_err(store_failed)? else {
         return Ok(None);
     };
-    let (contact, messages, unsent, consent) = tokio::try_join!(
+    let (contact, messages, unsent, consent, corrections) = tokio::try_join!(
         store.contact(&info.contact_id),
         store.conversation_messages(id),
         store.unsent_outbox(id),
         store.consent(&info.contact_id, info.channel),
+        store.corrections_in(id, "sentiment"),
     )
     .map_err(store_failed)?;
     let mut media = std::collections::HashMap::new();
@@ -426,7 +432,10 @@ pub async fn load_pane(
         .iter()
         .map(|m| {
             let files = media.get(&m.id).map(Vec::as_slice).unwrap_or(&[]);
-            ThreadItem::Message(Box::new(message_view(t, m, &messages, files, now)))
+            let correction = corrections.iter().find(|c| c.message_id == m.id);
+            ThreadItem::Message(Box::new(message_view(
+                t, m, &messages, files, correction, now,
+            )))
         })
         .collect();
     let (work, activity) = super::work::load(app, t, id, now).await?;

@@ -14,6 +14,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use resonanz_core::analysis::Sentiment;
 use resonanz_core::{ConversationStatus, Timestamp};
 use resonanz_store::{ActivityRow, Role};
 use serde::Deserialize;
@@ -68,6 +69,11 @@ fn activity_view(t: &Texts, row: &ActivityRow, now: Timestamp) -> ActivityView {
                 _ => t.arg("history-status", "status", status_label(t, to)),
             }
         }
+        "correction" => t.arg(
+            "history-corrected",
+            "sentiment",
+            t.key("sentiment-", detail["to"].as_str().unwrap_or("neutral")),
+        ),
         "assignee" => match detail["to_name"].as_str() {
             Some(name) => t.arg("history-assigned", "name", name),
             None => t.get("history-unassigned"),
@@ -241,6 +247,35 @@ pub async fn note(
     let done = workflow::add_note(&app, &session.agent, &id, &form.body, &address)
         .await
         .map(|_| ());
+    after(&app, &session, &id, done).await
+}
+
+#[derive(Deserialize)]
+pub struct SentimentForm {
+    #[serde(default)]
+    csrf: String,
+    sentiment: String,
+}
+
+/// `POST /inbox/{id}/messages/{message}/sentiment`: one click corrects the model.
+pub async fn correct_sentiment(
+    State(app): State<AppState>,
+    session: WebSession,
+    ClientAddress(address): ClientAddress,
+    Path((id, message)): Path<(String, String)>,
+    Form(form): Form<SentimentForm>,
+) -> Response {
+    if let Err(refused) = session.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    let Some(sentiment) = Sentiment::ALL
+        .into_iter()
+        .find(|s| s.as_str() == form.sentiment)
+    else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "sentiment").into_response();
+    };
+    let done =
+        workflow::correct_sentiment(&app, &session.agent, &message, sentiment, &address).await;
     after(&app, &session, &id, done).await
 }
 
