@@ -57,6 +57,27 @@ async fn the_demo_shows_customer_messages_flowing_into_the_store() {
         .unwrap()
         .expect("the printed token opens a session");
     assert_eq!(agent.name, "demo");
+    // The printed web login is the demo agent's password.
+    let login = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("web app:"))
+        .unwrap_or_else(|| panic!("no web app line: {stdout}"));
+    assert!(login.contains("http://127.0.0.1:"), "{login}");
+    let password = login
+        .rsplit("demo / ")
+        .next()
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no login in {login:?}"));
+    let phc = store
+        .agent_by_name("demo")
+        .await
+        .unwrap()
+        .and_then(|a| a.password_hash)
+        .expect("the demo agent has a password");
+    assert!(
+        resonanz_server::outbound::auth::verify_password(password, &phc),
+        "the printed password {password:?} logs in"
+    );
     store.close().await;
     assert_eq!(counts.mentions, 2000);
     assert!(counts.messages as usize >= printed);

@@ -708,3 +708,51 @@ async fn an_agent_corrects_a_sentiment_in_one_click_and_it_becomes_training_data
     );
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_inbox_first_load_with_a_full_page_of_conversations_stays_under_150_kb() {
+    let app = WebApp::start().await;
+    for i in 0..50 {
+        app.customer_writes(
+            &format!("4917100000{i:02}"),
+            &format!("Kundin {i}"),
+            text("Guten Tag, ich habe eine Frage zu meiner Hausratversicherung und der letzten Beitragsrechnung."),
+        )
+        .await;
+    }
+    let login = app
+        .http
+        .post(format!("{}/api/sessions", app.base))
+        .json(&json!({"name": "sachbearbeiterin", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let token = login.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = format!("resonanz_session={token}");
+    let get = |path: String| {
+        let request = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .header("cookie", &cookie);
+        async move { request.send().await.unwrap().bytes().await.unwrap() }
+    };
+    let html = String::from_utf8(get("/inbox".into()).await.to_vec()).unwrap();
+    assert_eq!(
+        html.matches("<li class=\"row").count(),
+        50,
+        "a full page of rows"
+    );
+    let mut total = html.len();
+    for asset in html.split("\"/static/").skip(1) {
+        let name = asset.split('"').next().unwrap();
+        total += get(format!("/static/{name}")).await.len();
+    }
+    println!(
+        "inbox first load: {total} bytes (HTML {} bytes)",
+        html.len()
+    );
+    assert!(total < 150 * 1024, "the first load is {total} bytes");
+}
