@@ -44,6 +44,16 @@ async function refreshRows() {
   const selected = selectedConversation();
   if (selected) url.searchParams.set("selected", selected);
   await refreshFragment(rows, url.pathname + url.search);
+  // The filters' counts sit outside the list: update them from its data.
+  const counts = document.getElementById("inbox-counts")?.dataset || {};
+  for (const option of document.querySelectorAll("#filters option[data-count]")) {
+    const n = counts[option.dataset.count];
+    if (n !== undefined) option.textContent = `${option.dataset.label} (${n})`;
+  }
+  for (const span of document.querySelectorAll("#filters span[data-count]")) {
+    const n = counts[span.dataset.count];
+    if (n !== undefined) span.textContent = n;
+  }
 }
 
 async function refreshThread() {

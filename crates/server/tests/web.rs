@@ -203,6 +203,11 @@ async fn an_agent_logs_in_sees_a_message_arrive_live_and_follows_the_reply_to_re
         browser.eval("return document.body.dataset.marker;").await,
         json!("not reloaded")
     );
+    browser
+        .until("the filter's counts follow the list", || async {
+            browser.text("#filters").await.contains("Offen (2)")
+        })
+        .await;
     let first = browser.text("#conversation-list li:first-child").await;
     assert!(
         first.contains("Anna Schmidt") && first.contains("WA"),

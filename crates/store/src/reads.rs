@@ -41,6 +41,25 @@ pub struct ConversationCounts {
     pub unassigned: i64,
 }
 
+impl ConversationCounts {
+    /// Each count by name, for pages that show them.
+    pub fn pairs(&self) -> [(&'static str, i64); 11] {
+        [
+            ("total", self.total),
+            ("awaiting", self.awaiting),
+            ("whatsapp", self.whatsapp),
+            ("messenger", self.messenger),
+            ("instagram", self.instagram),
+            ("open", self.open),
+            ("pending", self.pending),
+            ("snoozed", self.snoozed),
+            ("resolved", self.resolved),
+            ("mine", self.mine),
+            ("unassigned", self.unassigned),
+        ]
+    }
+}
+
 /// One delivery receipt as it arrived (also for messages not yet known).
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusRow {

@@ -302,6 +302,7 @@ struct InboxRowsPartial {
     filter: InboxFilter,
     rows: Vec<InboxRow>,
     next: Option<String>,
+    counts: ConversationCounts,
 }
 
 pub async fn page(
@@ -337,6 +338,7 @@ pub async fn rows(
         filter: list.filter,
         rows: list.rows,
         next: list.next,
+        counts: list.counts,
     })
 }
 
