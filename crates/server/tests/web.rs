@@ -331,6 +331,24 @@ async fn after_the_window_closes_free_text_locks_and_an_approved_template_goes_o
         browser.exists("#reply-text").await,
         "free text inside the window"
     );
+    // The contact panel: who they are and the opt-in a template needs.
+    let panel = browser.text("#contact-panel").await;
+    assert!(
+        panel.contains("WhatsApp") && panel.contains(ANNA),
+        "{panel}"
+    );
+    let consent = browser.text("#contact-consent").await;
+    assert!(
+        consent.contains("Opt-in von leitung") && consent.contains("Beratungsprotokoll vom 02.05."),
+        "{consent}"
+    );
+    assert!(
+        browser
+            .text("#contact-recent")
+            .await
+            .contains("wegen meiner Schadenmeldung")
+    );
+    browser.screenshot("conversation-with-contact").await;
 
     // 25 hours later (the clock is moved, not slept) only templates remain;
     // the 12-hour session has expired by then, so the agent logs in anew.

@@ -24,7 +24,7 @@ use resonanz_channels::templates::variable_names;
 use resonanz_core::analysis::Sentiment;
 use resonanz_core::rules::{TemplateCategory, TemplateStatus};
 use resonanz_core::{Channel, Direction, Timestamp};
-use resonanz_store::{CorrectionRow, MediaRow, MessageRow, OutboxRow, OutboxState};
+use resonanz_store::{ConsentKind, CorrectionRow, MediaRow, MessageRow, OutboxRow, OutboxState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -125,6 +125,7 @@ pub struct ConversationPane {
     pub timeline: Vec<ThreadItem>,
     pub pending: Vec<PendingView>,
     pub work: super::work::WorkView,
+    pub contact: super::contact_panel::ContactPanel,
     pub templates: Vec<TemplateChoice>,
     pub flash: Option<Flash>,
     pub draft_text: String,
@@ -350,14 +351,15 @@ pub async fn load_pane(
     let Some(info) = store.conversation_info(id).await.map_err(store_failed)? else {
         return Ok(None);
     };
-    let (contact, messages, unsent, consent, corrections) = tokio::try_join!(
+    let (contact, messages, unsent, consent_history, corrections) = tokio::try_join!(
         store.contact(&info.contact_id),
         store.conversation_messages(id),
         store.unsent_outbox(id),
-        store.consent(&info.contact_id, info.channel),
+        store.consent_history(&info.contact_id),
         store.corrections_in(id, "sentiment"),
     )
     .map_err(store_failed)?;
+    let consent = resonanz_store::fold_consents(&consent_history, info.channel);
     let mut media = std::collections::HashMap::new();
     for message in messages.iter().filter(|m| !m.attachments.is_empty()) {
         let rows = store
@@ -375,11 +377,24 @@ pub async fn load_pane(
     let consent_label = match (consent.active_opt_out(), &consent.opt_in) {
         (Some(out), _) => t.arg("consent-opted-out", "when", format::datetime(out.at)),
         (None, Some(opt_in)) => {
+            // The record itself says how it was given and what backs it.
+            let record = consent_history.iter().rfind(|r| {
+                r.channel == info.channel && r.kind == ConsentKind::OptIn && r.at == opt_in.at
+            });
             let mut args = fluent_bundle::FluentArgs::new();
             args.set("who", opt_in.recorded_by.clone());
             args.set("when", format::datetime(opt_in.at));
-            args.set("how", opt_in.method.clone());
-            t.with_args("consent-opted-in", &args)
+            args.set(
+                "how",
+                record.map_or(opt_in.method.clone(), |r| r.source.clone()),
+            );
+            match record.and_then(|r| r.evidence.clone()) {
+                Some(evidence) => {
+                    args.set("evidence", evidence);
+                    t.with_args("consent-opted-in-evidence", &args)
+                }
+                None => t.with_args("consent-opted-in", &args),
+            }
         }
         (None, None) => t.get("consent-none"),
     };
@@ -442,6 +457,15 @@ pub async fn load_pane(
     timeline.extend(activity.into_iter().map(ThreadItem::Activity));
     // Stable: at equal times messages stay before the team's activity.
     timeline.sort_by_key(ThreadItem::at);
+    let panel = super::contact_panel::load(
+        app,
+        t,
+        contact.as_ref(),
+        &info.contact_id,
+        &info.id,
+        consent_label.clone(),
+    )
+    .await?;
     let identities = contact
         .as_ref()
         .map(|c| c.identities.iter().map(|i| i.value.clone()).collect())
@@ -463,6 +487,7 @@ pub async fn load_pane(
         templates_only,
         timeline,
         work,
+        contact: panel,
         pending: unsent.iter().map(|row| pending_view(t, row, now)).collect(),
         templates,
         flash: None,

@@ -1,6 +1,7 @@
 //! One module per page; each fills its template struct and renders it.
 
 pub mod audit;
+pub mod contact_panel;
 pub mod conversation;
 pub mod files;
 pub mod inbox;
