@@ -27,6 +27,12 @@ pub enum WorkflowError {
     NoMessage(String),
     #[error("only a customer's message has a sentiment to correct")]
     NotFromCustomer,
+    #[error("a canned reply needs a title (up to 100 characters) and a text (up to 4096)")]
+    BadCanned,
+    #[error("only its author or an admin may delete a canned reply")]
+    NotYours,
+    #[error("no canned reply {0}")]
+    NoCanned(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -44,6 +50,13 @@ impl WorkflowError {
             }
             WorkflowError::ReadOnly => "Ihre Rolle erlaubt nur das Lesen.".into(),
             WorkflowError::NoMessage(_) => "Diese Nachricht gibt es nicht.".into(),
+            WorkflowError::NoCanned(_) => "Diesen Textbaustein gibt es nicht.".into(),
+            WorkflowError::BadCanned => {
+                "Ein Textbaustein braucht einen Titel (bis 100 Zeichen) und einen Text (bis 4096).".into()
+            }
+            WorkflowError::NotYours => {
+                "Nur wer ihn angelegt hat oder eine Administratorin darf einen Textbaustein löschen.".into()
+            }
             WorkflowError::NotFromCustomer => {
                 "Nur die Stimmung einer Kundennachricht lässt sich korrigieren.".into()
             }
@@ -284,6 +297,82 @@ pub async fn correct_sentiment(
     Ok(())
 }
 
+/// A canned reply for one conversation: `{{contact.name}}` and
+/// `{{agent.name}}` filled in; other text stays as written.
+pub fn render_canned(body: &str, contact_name: &str, agent_name: &str) -> String {
+    body.replace("{{contact.name}}", contact_name)
+        .replace("{{ contact.name }}", contact_name)
+        .replace("{{agent.name}}", agent_name)
+        .replace("{{ agent.name }}", agent_name)
+}
+
+pub async fn add_canned(
+    app: &AppState,
+    agent: &AgentRow,
+    title: &str,
+    body: &str,
+    address: &str,
+) -> Result<i64, WorkflowError> {
+    if agent.role == Role::Analyst {
+        return Err(WorkflowError::ReadOnly);
+    }
+    let (title, body) = (title.trim(), body.trim());
+    if title.is_empty()
+        || title.chars().count() > 100
+        || body.is_empty()
+        || body.chars().count() > 4096
+    {
+        return Err(WorkflowError::BadCanned);
+    }
+    let id = app
+        .store
+        .add_canned_reply(title, body, &agent.id, app.clock.now())
+        .await?;
+    accounts::audit(
+        app,
+        Some(agent),
+        None,
+        "canned_add",
+        Some(&id.to_string()),
+        title,
+        address,
+    )
+    .await;
+    Ok(id)
+}
+
+pub async fn delete_canned(
+    app: &AppState,
+    agent: &AgentRow,
+    id: i64,
+    address: &str,
+) -> Result<(), WorkflowError> {
+    let found = app
+        .store
+        .canned_replies()
+        .await?
+        .into_iter()
+        .find(|c| c.id == id);
+    let Some(reply) = found else {
+        return Err(WorkflowError::NoCanned(id));
+    };
+    if agent.role != Role::Admin && reply.created_by != agent.id {
+        return Err(WorkflowError::NotYours);
+    }
+    app.store.delete_canned_reply(id).await?;
+    accounts::audit(
+        app,
+        Some(agent),
+        None,
+        "canned_delete",
+        Some(&id.to_string()),
+        &reply.title,
+        address,
+    )
+    .await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +386,18 @@ mod tests {
                 role: "agent".into(),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_canned_reply_is_filled_in_for_the_conversation() {
+        assert_eq!(
+            render_canned(
+                "Guten Tag {{contact.name}}, Ihr {{ agent.name }} {{policy}}",
+                "Frau Schmidt",
+                "Team Kfz"
+            ),
+            "Guten Tag Frau Schmidt, Ihr Team Kfz {{policy}}"
+        );
     }
 
     #[test]

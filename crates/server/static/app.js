@@ -142,6 +142,21 @@ function composerChecks() {
   if (text.value) run();
 }
 
+function cannedReplies() {
+  const pick = document.getElementById("canned");
+  const text = document.getElementById("reply-text");
+  if (!pick || !text) return;
+  pick.addEventListener("change", () => {
+    const chosen = pick.selectedOptions[0];
+    if (!chosen?.dataset.text) return;
+    const at = text.selectionStart ?? text.value.length;
+    text.value = text.value.slice(0, at) + chosen.dataset.text + text.value.slice(text.selectionEnd ?? at);
+    pick.value = "";
+    text.focus();
+    text.dispatchEvent(new Event("input"));
+  });
+}
+
 function templatePicker() {
   const pick = document.getElementById("template-pick");
   pick?.addEventListener("change", () => pick.form.requestSubmit());
@@ -215,6 +230,7 @@ connectLive();
 watchWindow();
 composerChecks();
 templatePicker();
+cannedReplies();
 shortcuts();
 autoFilter();
 scrollThreadToEnd();

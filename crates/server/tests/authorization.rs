@@ -309,6 +309,42 @@ fn cases() -> Vec<Case> {
             json!({"sentiment": "positive"}),
             [303, 403, 303, 303],
         ),
+        case(
+            M::GET,
+            "/api/canned-replies",
+            Api,
+            none.clone(),
+            [401, 200, 200, 200],
+        ),
+        case(
+            M::POST,
+            "/api/canned-replies",
+            Api,
+            json!({"title": "Eingang", "body": "Guten Tag {{contact.name}}, danke!"}),
+            [401, 403, 201, 201],
+        ),
+        // The admin wrote it: nobody else may delete it.
+        case(
+            M::DELETE,
+            "/api/canned-replies/{canned}",
+            Api,
+            none.clone(),
+            [401, 403, 403, 204],
+        ),
+        case(
+            M::POST,
+            "/settings/canned",
+            Web,
+            json!({"title": "Rückruf", "body": "Wir rufen Sie an."}),
+            [303, 403, 303, 303],
+        ),
+        case(
+            M::POST,
+            "/settings/canned/{canned2}/delete",
+            Web,
+            json!({}),
+            [303, 403, 403, 303],
+        ),
         case(M::GET, "/", Web, none.clone(), [303, 303, 303, 303]),
         case(M::GET, "/login", Web, none.clone(), [200, 200, 200, 200]),
         case(
@@ -535,6 +571,18 @@ async fn every_route_answers_each_role_as_its_rights_say() {
         caller(&app, Some(Role::Admin), "leitung").await,
     ];
 
+    let admin = app.store.agent_by_name("leitung").await.unwrap().unwrap();
+    let now = SystemClock.now();
+    let canned = app
+        .store
+        .add_canned_reply("Gruß", "Viele Grüße", &admin.id, now)
+        .await
+        .unwrap();
+    let canned2 = app
+        .store
+        .add_canned_reply("Frist", "Bitte Frist beachten", &admin.id, now)
+        .await
+        .unwrap();
     let table = cases();
     let routes = routes_in_source();
     assert!(routes.len() > 25, "the route scan found only {routes:?}");
@@ -554,7 +602,9 @@ async fn every_route_answers_each_role_as_its_rights_say() {
             .path
             .replace("{conv}", &conversation.id)
             .replace("{contact}", &conversation.contact_id)
-            .replace("{msg}", &message.id);
+            .replace("{msg}", &message.id)
+            .replace("{canned}", &canned.to_string())
+            .replace("{canned2}", &canned2.to_string());
         for (i, who) in callers.iter().enumerate() {
             let status = call(&app, who, case, &path, true).await;
             if status != case.expect[i] {
@@ -622,6 +672,10 @@ async fn a_form_sent_with_the_cookie_but_without_the_sessions_token_changes_noth
             "/inbox/{conv}/messages/{msg}/sentiment",
             json!({"sentiment": "positive"}),
         ),
+        (
+            "/settings/canned",
+            json!({"title": "Gefälscht", "body": "x"}),
+        ),
         ("/logout/everywhere", json!({})),
         ("/logout", json!({})),
     ];
@@ -669,6 +723,10 @@ async fn a_form_sent_with_the_cookie_but_without_the_sessions_token_changes_noth
     assert!(app.sim.sent().is_empty(), "nothing reached Meta");
     let agent = app.store.agent_by_name("leitung").await.unwrap().unwrap();
     assert_eq!(agent.locale, "de", "the language is unchanged");
+    assert!(
+        app.store.canned_replies().await.unwrap().is_empty(),
+        "no canned reply was added"
+    );
     let still_in = case(Method::GET, "/inbox", Via::Web, Value::Null, [200; 4]);
     assert_eq!(
         call(&app, &admin, &still_in, "/inbox", true).await,

@@ -779,3 +779,68 @@ async fn the_inbox_first_load_with_a_full_page_of_conversations_stays_under_150_
     );
     assert!(total < 150 * 1024, "the first load is {total} bytes");
 }
+
+#[tokio::test]
+async fn a_canned_reply_written_in_the_settings_is_filled_in_for_the_contact() {
+    let app = WebApp::start().await;
+    let conversation = app
+        .customer_writes(
+            ANNA,
+            "Anna Schmidt",
+            text("Ist meine Schadenmeldung angekommen?"),
+        )
+        .await;
+    let browser = Browser::start().await;
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    browser.goto(&format!("{}/settings", app.base)).await;
+    browser.fill("#canned-title", "Eingang bestätigen").await;
+    browser
+        .fill(
+            "#canned-body",
+            "Guten Tag {{contact.name}}, Ihre Meldung ist eingegangen. Viele Grüße, {{agent.name}}",
+        )
+        .await;
+    browser.click("#canned-save").await;
+    assert!(browser.text("#flash").await.contains("gespeichert"));
+    assert!(
+        browser
+            .text("#canned-replies")
+            .await
+            .contains("Eingang bestätigen")
+    );
+
+    browser
+        .goto(&format!("{}/inbox/{conversation}", app.base))
+        .await;
+    browser.press("r").await;
+    browser.fill("#reply-text", "Hallo! ").await;
+    browser
+        .find("#canned")
+        .await
+        .select_by_label("Eingang bestätigen")
+        .await
+        .unwrap();
+    let draft = browser
+        .eval("return document.getElementById('reply-text').value;")
+        .await;
+    assert_eq!(
+        draft,
+        json!(
+            "Hallo! Guten Tag Anna Schmidt, Ihre Meldung ist eingegangen. Viele Grüße, sachbearbeiterin"
+        )
+    );
+    browser.click("#reply-send").await;
+    browser
+        .until("the reply reaches Meta", || async {
+            !app.sim.sent().is_empty()
+        })
+        .await;
+    let body = app.sim.sent()[0].request["text"]["body"].clone();
+    assert_eq!(
+        body,
+        json!(
+            "Hallo! Guten Tag Anna Schmidt, Ihre Meldung ist eingegangen. Viele Grüße, sachbearbeiterin"
+        )
+    );
+    browser.close().await;
+}

@@ -27,7 +27,7 @@ pub use bus::{BroadcastBus, EventBus};
 pub use media::*;
 pub use outbound::*;
 pub use reads::{ContactRow, ConversationCounts, StatusRow, UnrecognizedRow};
-pub use team::{AuditEntry, LoginFailures, NewAudit};
+pub use team::{AuditEntry, CannedReply, LoginFailures, NewAudit};
 pub use workflow::{
     ActivityRow, Actor, AgentSummary, Correction, CorrectionRow, NotificationRow, WorkState,
 };

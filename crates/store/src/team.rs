@@ -40,6 +40,17 @@ pub struct LoginFailures {
     pub by_address: i64,
 }
 
+/// A canned reply of the team.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CannedReply {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+    /// The agent id of its author.
+    pub created_by: String,
+    pub updated_at: i64,
+}
+
 /// Failures older than this are forgotten when the next one is recorded.
 const FAILURE_MEMORY_MS: i64 = 24 * 3_600_000;
 
@@ -147,6 +158,38 @@ macro_rules! team_sql {
                 Ok(())
             }
 
+            pub(super) async fn add_canned(pool: &Pool<Db>, title: &str, body: &str, by: &str, now: Timestamp) -> Result<i64> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO canned_replies (title, body, created_by, updated_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(title)
+                .bind(body)
+                .bind(by)
+                .bind(now.0)
+                .fetch_one(pool)
+                .await?)
+            }
+
+            pub(super) async fn canned(pool: &Pool<Db>) -> Result<Vec<CannedReply>> {
+                let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+                    "SELECT id, title, body, created_by, updated_at FROM canned_replies ORDER BY title, id",
+                )
+                .fetch_all(pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, title, body, created_by, updated_at)| CannedReply { id, title, body, created_by, updated_at })
+                    .collect())
+            }
+
+            pub(super) async fn delete_canned(pool: &Pool<Db>, id: i64) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM canned_replies WHERE id = $1")
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
             pub(super) async fn audit_entries(
                 pool: &Pool<Db>,
                 before_seq: Option<i64>,
@@ -243,6 +286,25 @@ impl Store {
 
     pub async fn append_audit(&self, entry: &NewAudit<'_>, now: Timestamp) -> Result<()> {
         on!(self, append_audit, write, entry, now)
+    }
+
+    pub async fn add_canned_reply(
+        &self,
+        title: &str,
+        body: &str,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<i64> {
+        on!(self, add_canned, write, title, body, by, now)
+    }
+
+    /// The team's canned replies, by title.
+    pub async fn canned_replies(&self) -> Result<Vec<CannedReply>> {
+        on!(self, canned, read)
+    }
+
+    pub async fn delete_canned_reply(&self, id: i64) -> Result<u64> {
+        on!(self, delete_canned, write, id)
     }
 
     /// The audit log, newest first; `before_seq` pages to older entries.

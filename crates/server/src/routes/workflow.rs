@@ -29,6 +29,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/notifications", get(notifications))
         .route("/api/messages/{id}/sentiment", post(correct_sentiment))
         .route("/api/corrections/sentiment", get(export_sentiment))
+        .route("/api/canned-replies", get(list_canned).post(add_canned))
+        .route(
+            "/api/canned-replies/{id}",
+            axum::routing::delete(delete_canned),
+        )
 }
 
 fn refused(err: WorkflowError) -> Problem {
@@ -40,6 +45,9 @@ fn refused(err: WorkflowError) -> Problem {
         WorkflowError::ReadOnly => (StatusCode::FORBIDDEN, "forbidden"),
         WorkflowError::NoMessage(_) => (StatusCode::NOT_FOUND, "not-found"),
         WorkflowError::NotFromCustomer => (StatusCode::UNPROCESSABLE_ENTITY, "not-from-customer"),
+        WorkflowError::BadCanned => (StatusCode::UNPROCESSABLE_ENTITY, "bad-canned-reply"),
+        WorkflowError::NotYours => (StatusCode::FORBIDDEN, "forbidden"),
+        WorkflowError::NoCanned(_) => (StatusCode::NOT_FOUND, "not-found"),
         WorkflowError::Store(_) => return internal(&err),
     };
     let (en, de) = (err.message_en(), err.message_de());
@@ -271,4 +279,81 @@ pub fn labelled_tsv(rows: &[(String, String)]) -> String {
             format!("{label}\t{}\n", text.trim())
         })
         .collect()
+}
+
+#[derive(Deserialize)]
+struct CannedQuery {
+    /// Fill the variables in for this conversation's contact.
+    conversation: Option<String>,
+}
+
+async fn list_canned(
+    State(app): State<AppState>,
+    agent: Agent,
+    axum::extract::Query(query): axum::extract::Query<CannedQuery>,
+) -> ApiResult {
+    let replies = app.store.canned_replies().await.map_err(internal)?;
+    let contact_name = match query.conversation.as_deref() {
+        Some(id) => {
+            let info = app
+                .store
+                .conversation_info(id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| not_found("conversation", id))?;
+            let contact = app
+                .store
+                .contact(&info.contact_id)
+                .await
+                .map_err(internal)?;
+            Some(contact.and_then(|c| c.display_name).unwrap_or_default())
+        }
+        None => None,
+    };
+    let replies: Vec<_> = replies
+        .iter()
+        .map(|reply| {
+            json!({
+                "id": reply.id,
+                "title": reply.title,
+                "body": reply.body,
+                "created_by": reply.created_by,
+                "text": contact_name
+                    .as_deref()
+                    .map(|name| workflow::render_canned(&reply.body, name, &agent.0.name)),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"canned_replies": replies})).into_response())
+}
+
+#[derive(Deserialize)]
+struct CannedBody {
+    title: String,
+    body: String,
+}
+
+async fn add_canned(
+    State(app): State<AppState>,
+    agent: Agent,
+    ClientAddress(address): ClientAddress,
+    body: Result<Json<CannedBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(bad_json)?;
+    let id = workflow::add_canned(&app, &agent.0, &body.title, &body.body, &address)
+        .await
+        .map_err(refused)?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
+}
+
+async fn delete_canned(
+    State(app): State<AppState>,
+    agent: Agent,
+    ClientAddress(address): ClientAddress,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    workflow::delete_canned(&app, &agent.0, id, &address)
+        .await
+        .map_err(refused)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

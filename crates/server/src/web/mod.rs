@@ -43,6 +43,11 @@ pub fn routes() -> Router<AppState> {
         .route("/settings", get(views::settings::page))
         .route("/settings/language", post(views::settings::language))
         .route("/settings/password", post(views::settings::password))
+        .route("/settings/canned", post(views::settings::add_canned))
+        .route(
+            "/settings/canned/{id}/delete",
+            post(views::settings::delete_canned),
+        )
         .route("/admin/audit", get(views::audit::page))
         .route("/files/{sha256}", get(views::files::file))
         .route("/static/{name}", get(assets::serve))

@@ -81,6 +81,13 @@ pub struct PendingView {
 }
 
 #[derive(Clone, Debug)]
+pub struct CannedChoice {
+    pub id: i64,
+    pub title: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
 pub struct TemplateChoice {
     /// `name|language`, what the form sends back.
     pub key: String,
@@ -129,6 +136,8 @@ pub struct ConversationPane {
     pub templates: Vec<TemplateChoice>,
     pub flash: Option<Flash>,
     pub draft_text: String,
+    /// The team's canned replies, filled in for this contact.
+    pub canned: Vec<CannedChoice>,
     /// A fresh key per rendered form: a double submit sends once.
     pub idempotency_key: String,
 }
@@ -338,12 +347,15 @@ pub struct PaneQuery {
     pub template: Option<String>,
     /// Set after a send, to say so.
     pub sent: Option<String>,
+    /// A canned reply to put in the composer (without script).
+    pub canned: Option<i64>,
 }
 
 /// Reads everything the pane shows; `None` if there is no such conversation.
 pub async fn load_pane(
     app: &AppState,
     t: &Texts,
+    agent_name: &str,
     id: &str,
     chosen_template: Option<&str>,
 ) -> Result<Option<ConversationPane>, Response> {
@@ -466,6 +478,21 @@ pub async fn load_pane(
         consent_label.clone(),
     )
     .await?;
+    let contact_name = contact_label(
+        contact.as_ref().and_then(|c| c.display_name.as_deref()),
+        &info.contact_id,
+    );
+    let canned = store
+        .canned_replies()
+        .await
+        .map_err(store_failed)?
+        .into_iter()
+        .map(|reply| CannedChoice {
+            id: reply.id,
+            text: crate::workflow::render_canned(&reply.body, &contact_name, agent_name),
+            title: reply.title,
+        })
+        .collect();
     let identities = contact
         .as_ref()
         .map(|c| c.identities.iter().map(|i| i.value.clone()).collect())
@@ -492,6 +519,7 @@ pub async fn load_pane(
         templates,
         flash: None,
         draft_text: String::new(),
+        canned,
         idempotency_key: new_token(),
     }))
 }
@@ -516,7 +544,7 @@ pub async fn render_page(
     adjust: impl FnOnce(&mut ConversationPane),
 ) -> Response {
     let t = session.texts;
-    let pane = match load_pane(app, &t, id, query.template.as_deref()).await {
+    let pane = match load_pane(app, &t, &session.agent.name, id, query.template.as_deref()).await {
         Ok(Some(pane)) => pane,
         Ok(None) => return no_such_conversation(&t),
         Err(failed) => return failed,
@@ -524,6 +552,11 @@ pub async fn render_page(
     let mut pane = pane;
     if query.sent.is_some() {
         pane.flash = Some(Flash::ok(t.get("composer-queued")));
+    }
+    if let Some(chosen) = query.canned
+        && let Some(reply) = pane.canned.iter().find(|c| c.id == chosen)
+    {
+        pane.draft_text = reply.text.clone();
     }
     adjust(&mut pane);
     let list = match load_list(app, session, query.filter, Some(id)).await {
@@ -570,7 +603,7 @@ pub async fn thread(
     session: WebSession,
     Path(id): Path<String>,
 ) -> Response {
-    match load_pane(&app, &session.texts, &id, None).await {
+    match load_pane(&app, &session.texts, &session.agent.name, &id, None).await {
         Ok(Some(pane)) => render(&ThreadPartial {
             chrome: session.chrome("inbox"),
             pane,
@@ -697,7 +730,15 @@ pub async fn send_template(
         .map(|(_, v)| v.as_str())
         .collect();
     // The names come from the template itself, so a named variable goes back by name.
-    let names = match load_pane(&app, &session.texts, &id, Some(&chosen)).await {
+    let names = match load_pane(
+        &app,
+        &session.texts,
+        &session.agent.name,
+        &id,
+        Some(&chosen),
+    )
+    .await
+    {
         Ok(Some(pane)) => pane
             .templates
             .into_iter()

@@ -135,6 +135,12 @@ pub struct CsrfForm {
     csrf: String,
 }
 
+impl CsrfForm {
+    pub fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 pub async fn logout(
     State(app): State<AppState>,
     session: WebSession,

@@ -8,6 +8,7 @@ use crate::outbound::auth;
 use crate::web::i18n::{Lang, Texts};
 use crate::web::render;
 use crate::web::session::{Chrome, WebSession};
+use crate::workflow::{self, WorkflowError};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
@@ -23,6 +24,34 @@ pub const MIN_PASSWORD_CHARS: usize = 10;
 struct SettingsPage {
     chrome: Chrome,
     flash: Option<Flash>,
+    canned: Vec<CannedLine>,
+}
+
+pub struct CannedLine {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+    /// The author or an admin may delete it.
+    pub deletable: bool,
+}
+
+async fn canned_lines(app: &AppState, session: &WebSession) -> Vec<CannedLine> {
+    match app.store.canned_replies().await {
+        Ok(replies) => replies
+            .into_iter()
+            .map(|reply| CannedLine {
+                deletable: session.agent.role == resonanz_store::Role::Admin
+                    || reply.created_by == session.agent.id,
+                id: reply.id,
+                title: reply.title,
+                body: reply.body,
+            })
+            .collect(),
+        Err(err) => {
+            tracing::error!(error = %err, "canned replies could not be read");
+            Vec::new()
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -30,17 +59,102 @@ pub struct SettingsQuery {
     saved: Option<String>,
 }
 
-pub async fn page(session: WebSession, Query(query): Query<SettingsQuery>) -> Response {
+pub async fn page(
+    State(app): State<AppState>,
+    session: WebSession,
+    Query(query): Query<SettingsQuery>,
+) -> Response {
     let t = session.texts;
     let flash = match query.saved.as_deref() {
         Some("language") => Some(Flash::ok(t.get("settings-language-saved"))),
         Some("password") => Some(Flash::ok(t.get("settings-password-changed"))),
+        Some("canned") => Some(Flash::ok(t.get("canned-saved"))),
         _ => None,
     };
     render(&SettingsPage {
         chrome: session.chrome("settings"),
         flash,
+        canned: canned_lines(&app, &session).await,
     })
+}
+
+async fn refused_page(
+    app: &AppState,
+    session: &WebSession,
+    status: StatusCode,
+    text: String,
+) -> Response {
+    (
+        status,
+        render(&SettingsPage {
+            chrome: session.chrome("settings"),
+            flash: Some(Flash::error(text)),
+            canned: canned_lines(app, session).await,
+        }),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct CannedForm {
+    #[serde(default)]
+    csrf: String,
+    title: String,
+    body: String,
+}
+
+pub async fn add_canned(
+    State(app): State<AppState>,
+    session: WebSession,
+    ClientAddress(address): ClientAddress,
+    Form(form): Form<CannedForm>,
+) -> Response {
+    if let Err(refused) = session.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    match workflow::add_canned(&app, &session.agent, &form.title, &form.body, &address).await {
+        Ok(_) => Redirect::to("/settings?saved=canned#canned-replies").into_response(),
+        Err(err) => {
+            let status = workflow_status(&err);
+            let text = session
+                .texts
+                .pick(&err.message_de(), &err.message_en())
+                .to_owned();
+            refused_page(&app, &session, status, text).await
+        }
+    }
+}
+
+pub async fn delete_canned(
+    State(app): State<AppState>,
+    session: WebSession,
+    ClientAddress(address): ClientAddress,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Form(form): Form<super::login::CsrfForm>,
+) -> Response {
+    if let Err(refused) = session.check_csrf(form.csrf()) {
+        return refused.into_response();
+    }
+    match workflow::delete_canned(&app, &session.agent, id, &address).await {
+        Ok(()) => Redirect::to("/settings#canned-replies").into_response(),
+        Err(err) => {
+            let status = workflow_status(&err);
+            let text = session
+                .texts
+                .pick(&err.message_de(), &err.message_en())
+                .to_owned();
+            refused_page(&app, &session, status, text).await
+        }
+    }
+}
+
+fn workflow_status(err: &WorkflowError) -> StatusCode {
+    match err {
+        WorkflowError::ReadOnly | WorkflowError::NotYours => StatusCode::FORBIDDEN,
+        WorkflowError::NoCanned(_) => StatusCode::NOT_FOUND,
+        WorkflowError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
 }
 
 #[derive(Deserialize)]
@@ -100,18 +214,14 @@ pub async fn password(
         return refused.into_response();
     }
     let t: Texts = session.texts;
-    let refuse = |text: String| {
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            render(&SettingsPage {
-                chrome: session.chrome("settings"),
-                flash: Some(Flash::error(text)),
-            }),
-        )
-            .into_response()
-    };
     if form.new.chars().count() < MIN_PASSWORD_CHARS {
-        return refuse(t.get("settings-password-short"));
+        return refused_page(
+            &app,
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t.get("settings-password-short"),
+        )
+        .await;
     }
     let phc = session.agent.password_hash.clone();
     let current = form.current.clone();
@@ -125,7 +235,15 @@ pub async fn password(
     .await;
     let new_phc = match checked {
         Ok(Some(Ok(phc))) => phc,
-        Ok(None) => return refuse(t.get("settings-password-wrong")),
+        Ok(None) => {
+            return refused_page(
+                &app,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                t.get("settings-password-wrong"),
+            )
+            .await;
+        }
         Ok(Some(Err(err))) => return super::inbox::store_failed(err),
         Err(err) => return super::inbox::store_failed(err),
     };

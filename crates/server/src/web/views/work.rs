@@ -159,7 +159,7 @@ async fn after(
                 .pick(&err.message_de(), &err.message_en())
                 .to_owned();
             let status = match err {
-                WorkflowError::ReadOnly => StatusCode::FORBIDDEN,
+                WorkflowError::ReadOnly | WorkflowError::NotYours => StatusCode::FORBIDDEN,
                 WorkflowError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
