@@ -10,6 +10,7 @@ pub mod inbound;
 pub mod model;
 pub mod raw;
 pub mod rules;
+pub mod sla;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use event::DomainEvent;

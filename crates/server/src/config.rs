@@ -63,6 +63,90 @@ pub struct Settings {
     /// Outbox, sender worker and send rules (`[outbound]`).
     #[serde(default)]
     pub outbound: OutboundSettings,
+    /// Response-time goals in business hours (`[sla]`).
+    #[serde(default)]
+    pub sla: SlaSettings,
+}
+
+/// `[sla]`: when the team works and how fast it answers.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaSettings {
+    /// The Bundesland whose public holidays are closed (ISO code, e.g. `NW`). Default `NW`.
+    pub land: resonanz_core::sla::Bundesland,
+    /// Opening and closing time on workdays, German local time. Default `08:00`–`18:00`.
+    pub opens: String,
+    pub closes: String,
+    /// Workdays. Default Monday to Friday.
+    pub workdays: Vec<String>,
+    /// First answer, in business minutes, per channel. Default WhatsApp 60, Messenger and Instagram 120.
+    pub first_response_minutes: std::collections::BTreeMap<String, i64>,
+    /// Each further answer. Default WhatsApp 120, Messenger and Instagram 240.
+    pub next_response_minutes: std::collections::BTreeMap<String, i64>,
+}
+
+impl Default for SlaSettings {
+    fn default() -> Self {
+        let per_channel = |whatsapp, other| {
+            [
+                ("whatsapp", whatsapp),
+                ("messenger", other),
+                ("instagram", other),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+        };
+        Self {
+            land: resonanz_core::sla::Bundesland::Nw,
+            opens: "08:00".into(),
+            closes: "18:00".into(),
+            workdays: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+            first_response_minutes: per_channel(60, 120),
+            next_response_minutes: per_channel(120, 240),
+        }
+    }
+}
+
+fn minutes_of(text: &str) -> Option<u16> {
+    let (hours, minutes) = text.trim().split_once(':')?;
+    let (hours, minutes): (u16, u16) = (hours.parse().ok()?, minutes.parse().ok()?);
+    (hours <= 24 && minutes < 60 && hours * 60 + minutes <= 24 * 60).then_some(hours * 60 + minutes)
+}
+
+impl SlaSettings {
+    /// The weekly calendar; `None` names what is wrong in the settings.
+    pub fn calendar(&self) -> Result<resonanz_core::sla::BusinessCalendar, String> {
+        let opens = minutes_of(&self.opens)
+            .ok_or_else(|| format!("sla.opens {:?} is not HH:MM", self.opens))?;
+        let closes = minutes_of(&self.closes)
+            .ok_or_else(|| format!("sla.closes {:?} is not HH:MM", self.closes))?;
+        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let mut week = [None; 7];
+        for day in &self.workdays {
+            let index = DAYS
+                .iter()
+                .position(|d| d.eq_ignore_ascii_case(day.trim()))
+                .ok_or_else(|| format!("sla.workdays: {day:?} is not one of {DAYS:?}"))?;
+            week[index] = Some(resonanz_core::sla::Hours {
+                open: opens,
+                close: closes,
+            });
+        }
+        Ok(resonanz_core::sla::BusinessCalendar {
+            week,
+            land: self.land,
+        })
+    }
+
+    pub fn goals(&self, channel: &str) -> resonanz_core::sla::Goals {
+        resonanz_core::sla::Goals {
+            first_response_minutes: self.first_response_minutes.get(channel).copied(),
+            next_response_minutes: self.next_response_minutes.get(channel).copied(),
+        }
+    }
 }
 
 /// `[outbound]`: how sends are checked, delivered and retried.
@@ -197,6 +281,7 @@ impl Default for Settings {
             meta: MetaSettings::default(),
             media: MediaSettings::default(),
             outbound: OutboundSettings::default(),
+            sla: SlaSettings::default(),
         }
     }
 }
@@ -230,8 +315,13 @@ impl Settings {
                     })
                     .split("__"),
             )
-            .extract()
+            .extract::<Settings>()
             .map_err(Box::new)
+            .and_then(|settings| match settings.sla.calendar() {
+                // A wrong opening time is a start-up error, not a wrong due time later.
+                Ok(_) => Ok(settings),
+                Err(problem) => Err(Box::new(figment::Error::from(problem))),
+            })
     }
 }
 
@@ -239,6 +329,35 @@ impl Settings {
 #[allow(clippy::result_large_err)] // figment's Jail API fixes the closure's error type
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_business_calendar_comes_from_the_settings_and_bad_hours_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "resonanz.toml",
+                "[sla]\nland = \"BY\"\nopens = \"07:30\"\nworkdays = [\"mon\", \"sat\"]\n\n[sla.first_response_minutes]\nwhatsapp = 30\n",
+            )?;
+            let settings = Settings::load(Some(Path::new("resonanz.toml"))).unwrap();
+            let calendar = settings.sla.calendar().unwrap();
+            assert_eq!(calendar.land, resonanz_core::sla::Bundesland::By);
+            assert_eq!(
+                calendar.week[0],
+                Some(resonanz_core::sla::Hours {
+                    open: 450,
+                    close: 1080
+                })
+            );
+            assert!(calendar.week[1].is_none() && calendar.week[5].is_some());
+            assert_eq!(
+                settings.sla.goals("whatsapp").first_response_minutes,
+                Some(30)
+            );
+            jail.create_file("bad.toml", "[sla]\nopens = \"8 Uhr\"\n")?;
+            let error = Settings::load(Some(Path::new("bad.toml"))).unwrap_err();
+            assert!(error.to_string().contains("sla.opens"), "{error}");
+            Ok(())
+        });
+    }
 
     #[test]
     fn file_and_environment_override_defaults() {

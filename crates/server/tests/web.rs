@@ -41,6 +41,10 @@ struct WebApp {
 
 impl WebApp {
     async fn start() -> WebApp {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut Settings)) -> WebApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let sim_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -64,6 +68,7 @@ impl WebApp {
         };
         settings.outbound.poll_interval_ms = 20;
         settings.media.dir = dir.path().join("media");
+        tweak(&mut settings);
         let clock = Arc::new(ManualClock::at(SystemClock.now()));
         let store = Store::open(&settings.database_url, StoreOptions::default())
             .await
@@ -566,6 +571,10 @@ async fn agents_assign_note_with_a_mention_resolve_and_a_new_message_reopens() {
     browser.screenshot("conversation-with-note").await;
 
     // e: resolved; it leaves the open list.
+    // The simulator's clock runs while the server's stands (and WhatsApp
+    // counts in whole seconds): let a minute pass, or the customer's message
+    // would look newer than the resolve and reopen it.
+    app.advance(60);
     browser.press("e").await;
     browser
         .until("resolved", || async {
@@ -842,5 +851,69 @@ async fn a_canned_reply_written_in_the_settings_is_filled_in_for_the_contact() {
             "Hallo! Guten Tag Anna Schmidt, Ihre Meldung ist eingegangen. Viele Grüße, sachbearbeiterin"
         )
     );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn response_goals_show_on_each_row_and_the_most_urgent_come_first() {
+    // Open around the clock, so the test does not depend on the hour it runs at
+    // (a public holiday still moves a due time to the next day).
+    let app = WebApp::start_with(|settings| {
+        settings.sla.opens = "00:00".into();
+        settings.sla.closes = "24:00".into();
+        settings.sla.workdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .map(String::from)
+            .to_vec();
+        settings
+            .sla
+            .first_response_minutes
+            .insert("whatsapp".into(), 60);
+    })
+    .await;
+    let first = app
+        .customer_writes(ANNA, "Anna Schmidt", text("Ich warte auf meinen Rückruf."))
+        .await;
+    app.advance(120);
+    app.customer_writes(
+        "491709999999",
+        "Bernd Berger",
+        text("Bitte um Auskunft zu meiner Police."),
+    )
+    .await;
+    let browser = Browser::start().await;
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    let rows = browser.text("#conversation-list").await;
+    assert!(rows.contains("Antwort fällig"), "{rows}");
+    assert!(browser.exists(".sla-ok").await || browser.exists(".sla-risk").await);
+    let first_row = browser.text("#conversation-list li:first-child").await;
+    assert!(
+        first_row.contains("Bernd Berger"),
+        "newest first: {first_row}"
+    );
+
+    // Four days later, around any holidays, both goals have passed.
+    app.advance(4 * 24 * 3600);
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    browser
+        .goto(&format!("{}/inbox?sla=breached&sort=urgency", app.base))
+        .await;
+    let rows = browser.text("#conversation-list").await;
+    assert_eq!(rows.matches("Antwort überfällig").count(), 2, "{rows}");
+    let urgent = browser.text("#conversation-list li:first-child").await;
+    assert!(
+        urgent.contains("Anna Schmidt"),
+        "the longest overdue first: {urgent}"
+    );
+    assert_eq!(
+        browser
+            .find("#conversation-list li:first-child")
+            .await
+            .attr("data-conversation")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(first.as_str())
+    );
+    browser.screenshot("inbox-overdue").await;
     browser.close().await;
 }

@@ -59,6 +59,8 @@ pub struct ConversationRow {
     pub status: String,
     pub assignee_id: Option<String>,
     pub assignee_name: Option<String>,
+    /// The business's newest message (a first or a next response is due).
+    pub last_outbound_at: Option<i64>,
 }
 
 /// Whose conversations a list shows.
@@ -1299,13 +1301,15 @@ macro_rules! backend_sql {
                 let mut query = sqlx::QueryBuilder::<Db>::new(
                     "SELECT p.id, p.contact_id, p.display_name, p.channel, p.account, p.last_inbound_at, p.last_message_at, \
                             m.id, m.direction, m.kind, m.body, m.sent_at, m.analysis, p.waiting_since, \
-                            p.status, p.assignee_id, p.assignee_name \
+                            p.status, p.assignee_id, p.assignee_name, p.last_outbound_at \
                      FROM (SELECT c.id, c.contact_id, k.display_name, c.channel, c.account, c.last_inbound_at, c.last_message_at, \
                                   (SELECT x.id FROM messages x WHERE x.conversation_id = c.id \
                                    ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) AS last_id, \
                                   (SELECT MIN(iw.sent_at) FROM messages iw WHERE iw.conversation_id = c.id AND iw.direction = 'in' \
                                    AND iw.sent_at > COALESCE((SELECT MAX(o.sent_at) FROM messages o \
-                                                             WHERE o.conversation_id = c.id AND o.direction = 'out'), 0)) AS waiting_since, ",
+                                                             WHERE o.conversation_id = c.id AND o.direction = 'out'), 0)) AS waiting_since, \
+                                  (SELECT MAX(lo.sent_at) FROM messages lo WHERE lo.conversation_id = c.id AND lo.direction = 'out') \
+                                   AS last_outbound_at, ",
                 );
                 push_status(&mut query, filter.now);
                 query.push(
@@ -1359,7 +1363,7 @@ macro_rules! backend_sql {
                 type Row = (
                     String, String, Option<String>, String, String, Option<i64>, i64,
                     Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>,
-                    Option<i64>, String, Option<String>, Option<String>,
+                    Option<i64>, String, Option<String>, Option<String>, Option<i64>,
                 );
                 // More columns than sqlx's tuple decoding takes: read them by position.
                 let decode = |row: &<Db as sqlx::Database>::Row| -> std::result::Result<Row, sqlx::Error> {
@@ -1368,7 +1372,7 @@ macro_rules! backend_sql {
                         row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?,
                         row.try_get(5)?, row.try_get(6)?, row.try_get(7)?, row.try_get(8)?, row.try_get(9)?,
                         row.try_get(10)?, row.try_get(11)?, row.try_get(12)?, row.try_get(13)?, row.try_get(14)?,
-                        row.try_get(15)?, row.try_get(16)?,
+                        row.try_get(15)?, row.try_get(16)?, row.try_get(17)?,
                     ))
                 };
                 let rows: Vec<Row> = query
@@ -1407,6 +1411,7 @@ macro_rules! backend_sql {
                             status: r.14,
                             assignee_id: r.15,
                             assignee_name: r.16,
+                            last_outbound_at: r.17,
                         })
                     })
                     .collect()

@@ -15,12 +15,15 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use resonanz_core::sla::{self, Due};
 use resonanz_core::{Channel, ConversationStatus, Direction, Timestamp};
 use resonanz_store::{Assignee, ConversationCounts, ConversationFilter, ConversationRow};
 use serde::Deserialize;
 
 /// Rows per page of the list.
 const ROWS: i64 = 50;
+/// Waiting conversations a response-goal view orders (the most urgent 50 are shown).
+const GOAL_VIEW_SCAN: i64 = 2000;
 /// A window closing sooner than this is flagged.
 const CLOSING_SOON_MS: i64 = 2 * 3_600_000;
 /// How much of the newest message a row shows.
@@ -43,6 +46,12 @@ pub struct InboxFilter {
     /// `me`, `none`, or anyone's when empty.
     #[serde(default)]
     pub assignee: String,
+    /// `breached`, `risk` (at risk or breached), or every one when empty.
+    #[serde(default)]
+    pub sla: String,
+    /// `urgency` (the response due first) or by time when empty.
+    #[serde(default)]
+    pub sort: String,
     pub before: Option<String>,
     /// The open conversation (highlighted in the rows partial).
     pub selected: Option<String>,
@@ -68,6 +77,12 @@ impl InboxFilter {
         if !matches!(self.assignee.as_str(), "me" | "none") {
             self.assignee.clear();
         }
+        if !matches!(self.sla.as_str(), "breached" | "risk") {
+            self.sla.clear();
+        }
+        if self.sort != "urgency" {
+            self.sort.clear();
+        }
         let mut parts = Vec::new();
         if self.status != "open" {
             parts.push(format!("status={}", self.status));
@@ -80,6 +95,12 @@ impl InboxFilter {
         }
         if self.waiting {
             parts.push("waiting=1".to_owned());
+        }
+        if !self.sla.is_empty() {
+            parts.push(format!("sla={}", self.sla));
+        }
+        if !self.sort.is_empty() {
+            parts.push(format!("sort={}", self.sort));
         }
         self.query = if parts.is_empty() {
             String::new()
@@ -117,6 +138,9 @@ pub struct InboxRow {
     pub assignee: Option<String>,
     /// `open`, `pending`, `snoozed`, `resolved`.
     pub status: String,
+    /// The response goal: label and CSS class (`sla-ok`, `sla-risk`, `sla-breached`).
+    pub sla: Option<(String, &'static str)>,
+    pub due: Option<Due>,
 }
 
 /// A contact's name, or a short form of their identity when they gave none.
@@ -176,10 +200,44 @@ pub fn window_badge(
     }
 }
 
-fn inbox_row(t: &Texts, row: &ConversationRow, now: Timestamp, selected: Option<&str>) -> InboxRow {
+/// The response goal of a conversation whose customer is waiting.
+pub fn response_due(app: &AppState, row: &ConversationRow, now: Timestamp) -> Option<Due> {
+    let waiting_since = row.waiting_since?;
+    let calendar = app.settings.sla.calendar().ok()?;
+    sla::response_due(
+        &calendar,
+        &app.settings.sla.goals(&row.channel),
+        Timestamp(waiting_since),
+        row.last_outbound_at.is_some(),
+        now,
+    )
+}
+
+/// (label, CSS class) of a response goal.
+pub fn due_badge(t: &Texts, due: Due, now: Timestamp) -> (String, &'static str) {
+    match due {
+        Due::Breached { due_at } => (
+            t.arg("sla-breached", "since", format::short(due_at, now)),
+            "sla-breached",
+        ),
+        Due::Pending { due_at, at_risk } => (
+            t.arg("sla-due", "at", format::short(due_at, now)),
+            if at_risk { "sla-risk" } else { "sla-ok" },
+        ),
+    }
+}
+
+fn inbox_row(
+    app: &AppState,
+    t: &Texts,
+    row: &ConversationRow,
+    now: Timestamp,
+    selected: Option<&str>,
+) -> InboxRow {
     let (channel_label, channel_short) = channel_names(&row.channel);
     let (window_label, window_class, window_closes_at) =
         window_badge(t, &row.channel, row.last_inbound_at, now);
+    let due = response_due(app, row, now);
     let last = row.last_message.as_ref();
     let outbound = last.is_some_and(|m| m.direction == Direction::Outbound.as_str());
     let awaiting = last.is_some_and(|m| m.direction == Direction::Inbound.as_str());
@@ -212,6 +270,8 @@ fn inbox_row(t: &Texts, row: &ConversationRow, now: Timestamp, selected: Option<
         selected: selected == Some(row.id.as_str()),
         assignee: row.assignee_name.clone(),
         status: row.status.clone(),
+        due: due.filter(|_| awaiting),
+        sla: due.filter(|_| awaiting).map(|due| due_badge(t, due, now)),
     }
 }
 
@@ -251,8 +311,21 @@ pub async fn load_list(
         now: now.0,
         ..ConversationFilter::default()
     };
+    // Due times follow the business calendar, which SQL does not know: the
+    // response-goal views read the waiting conversations and order them here.
+    let by_goal = !filter.sla.is_empty() || filter.sort == "urgency";
+    let query = if by_goal {
+        ConversationFilter {
+            awaiting_reply: true,
+            before: None,
+            ..query
+        }
+    } else {
+        query
+    };
+    let limit = if by_goal { GOAL_VIEW_SCAN } else { ROWS };
     let (rows, counts) = match tokio::try_join!(
-        app.store.conversations(ROWS, &query),
+        app.store.conversations(limit, &query),
         app.store.conversation_counts(&session.agent.id, now)
     ) {
         Ok(found) => found,
@@ -260,13 +333,29 @@ pub async fn load_list(
     };
     let next = rows
         .last()
-        .filter(|_| rows.len() as i64 == ROWS)
+        .filter(|_| !by_goal && rows.len() as i64 == ROWS)
         .map(|row| page_cursor(row.last_message_at, &row.id));
     let selected = selected.or(filter.selected.as_deref());
-    let rows = rows
+    let mut rows: Vec<InboxRow> = rows
         .iter()
-        .map(|row| inbox_row(t, row, now, selected))
+        .map(|row| inbox_row(app, t, row, now, selected))
         .collect();
+    if by_goal {
+        rows.retain(|row| {
+            matches!(
+                (filter.sla.as_str(), row.due),
+                ("", _)
+                    | ("breached", Some(Due::Breached { .. }))
+                    | (
+                        "risk",
+                        Some(Due::Breached { .. } | Due::Pending { at_risk: true, .. })
+                    )
+            )
+        });
+        // Due first; conversations without a goal last.
+        rows.sort_by_key(|row| row.due.map_or(i64::MAX, |due| due.due_at().0));
+        rows.truncate(ROWS as usize);
+    }
     Ok(InboxList {
         filter,
         rows,
