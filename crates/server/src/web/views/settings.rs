@@ -114,14 +114,7 @@ pub async fn add_canned(
     }
     match workflow::add_canned(&app, &session.agent, &form.title, &form.body, &address).await {
         Ok(_) => Redirect::to("/settings?saved=canned#canned-replies").into_response(),
-        Err(err) => {
-            let status = workflow_status(&err);
-            let text = session
-                .texts
-                .pick(&err.message_de(), &err.message_en())
-                .to_owned();
-            refused_page(&app, &session, status, text).await
-        }
+        Err(err) => workflow_refused(&app, &session, &err).await,
     }
 }
 
@@ -137,15 +130,17 @@ pub async fn delete_canned(
     }
     match workflow::delete_canned(&app, &session.agent, id, &address).await {
         Ok(()) => Redirect::to("/settings#canned-replies").into_response(),
-        Err(err) => {
-            let status = workflow_status(&err);
-            let text = session
-                .texts
-                .pick(&err.message_de(), &err.message_en())
-                .to_owned();
-            refused_page(&app, &session, status, text).await
-        }
+        Err(err) => workflow_refused(&app, &session, &err).await,
     }
+}
+
+/// The settings page again, saying in the agent's language why not.
+async fn workflow_refused(app: &AppState, session: &WebSession, err: &WorkflowError) -> Response {
+    let text = session
+        .texts
+        .pick(&err.message_de(), &err.message_en())
+        .to_owned();
+    refused_page(app, session, workflow_status(err), text).await
 }
 
 fn workflow_status(err: &WorkflowError) -> StatusCode {
