@@ -245,3 +245,5 @@ filter-sla-breached = überschritten
 filter-sort = Sortierung
 sort-time = neueste zuerst
 sort-urgency = dringendste zuerst
+filter-sentiment = Stimmung
+filter-closing = Fenster schließt in 2 Std.

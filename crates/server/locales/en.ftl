@@ -245,3 +245,5 @@ filter-sla-breached = breached
 filter-sort = Order
 sort-time = newest first
 sort-urgency = most urgent first
+filter-sentiment = Sentiment
+filter-closing = Window closes within 2 h

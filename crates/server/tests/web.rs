@@ -917,3 +917,83 @@ async fn response_goals_show_on_each_row_and_the_most_urgent_come_first() {
     browser.screenshot("inbox-overdue").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_inbox_filters_by_sentiment_and_by_a_window_about_to_close() {
+    let app = WebApp::start().await;
+    app.customer_writes(
+        ANNA,
+        "Anna Schmidt",
+        text("Das ist eine Frechheit, seit Wochen keine Antwort auf meine Beschwerde!"),
+    )
+    .await;
+    app.customer_writes(
+        "491709999999",
+        "Bernd Berger",
+        text("Vielen herzlichen Dank, super schnelle Hilfe, ich bin begeistert!"),
+    )
+    .await;
+    let session = || async {
+        let login = app
+            .http
+            .post(format!("{}/api/sessions", app.base))
+            .json(&json!({"name": "sachbearbeiterin", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let token = login.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        format!("resonanz_session={token}")
+    };
+    let cookie = session().await;
+    let list = |query: &'static str, cookie: String| {
+        let request = app
+            .http
+            .get(format!("{}/inbox/rows{query}", app.base))
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let negative = list("?sentiment=negative", cookie.clone()).await;
+    assert!(
+        negative.contains("Anna Schmidt") && !negative.contains("Bernd Berger"),
+        "{negative}"
+    );
+    let positive = list("?sentiment=positive", cookie.clone()).await;
+    assert!(
+        positive.contains("Bernd Berger") && !positive.contains("Anna Schmidt"),
+        "{positive}"
+    );
+
+    // The JSON API filters alike.
+    let (_, api) = app
+        .api(
+            reqwest::Method::GET,
+            "/api/conversations?sentiment=negative",
+            Value::Null,
+        )
+        .await;
+    let names: Vec<&str> = api["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["contact"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Anna Schmidt"]);
+
+    // Nothing closes yet; 23 hours later both windows close within two hours.
+    assert!(
+        list("?closing=1", cookie.clone())
+            .await
+            .contains("inbox-empty")
+    );
+    app.advance(23 * 3600);
+    // The 12-hour session has ended by then: log in again.
+    let closing = list("?closing=1", session().await).await;
+    assert!(
+        closing.contains("Anna Schmidt") && closing.contains("Bernd Berger"),
+        "{closing}"
+    );
+    assert!(closing.contains("Fenster schließt in"), "{closing}");
+}

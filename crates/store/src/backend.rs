@@ -87,6 +87,11 @@ pub struct ConversationFilter<'a> {
     pub assignee: Assignee<'a>,
     /// The time a snooze is compared with (ms).
     pub now: i64,
+    /// Only those whose newest message has this sentiment.
+    pub sentiment: Option<Sentiment>,
+    /// Only those whose customer last wrote within this span (ms, from–to):
+    /// e.g. the 24-hour window closes within two hours.
+    pub last_inbound_between: Option<(i64, i64)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1323,6 +1328,22 @@ macro_rules! backend_sql {
                     query.push("AND ");
                     push_status(&mut query, filter.now);
                     query.push(" = ").push_bind(status.as_str()).push(" ");
+                }
+                if let Some(sentiment) = filter.sentiment {
+                    // The stored analysis is compact JSON (serde), so the sentiment reads `"sentiment":"…"`.
+                    query
+                        .push("AND (SELECT x.analysis FROM messages x WHERE x.conversation_id = c.id \
+                               ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) LIKE ")
+                        .push_bind(format!("%\"sentiment\":\"{}\"%", sentiment.as_str()))
+                        .push(" ");
+                }
+                if let Some((from, to)) = filter.last_inbound_between {
+                    query
+                        .push("AND c.last_inbound_at > ")
+                        .push_bind(from)
+                        .push(" AND c.last_inbound_at <= ")
+                        .push_bind(to)
+                        .push(" ");
                 }
                 match filter.assignee {
                     Assignee::Anyone => {}

@@ -19,6 +19,7 @@ use resonanz_channels::outbound::SendError;
 use resonanz_channels::templates::{
     NewTemplate, ParameterFormat, TemplateIssue, validate_template,
 };
+use resonanz_core::analysis::Sentiment;
 use resonanz_core::rules::{
     self, HUMAN_AGENT_WINDOW_MS, TemplateCategory, WindowState, service_window,
 };
@@ -255,6 +256,10 @@ struct InboxQuery {
     status: Option<String>,
     /// `me`, `none` or an agent's id; anyone's when absent.
     assignee: Option<String>,
+    /// `negative`, `neutral`, `positive`: the newest message's sentiment.
+    sentiment: Option<String>,
+    /// Only those whose 24-hour window closes within two hours.
+    window_closing: Option<bool>,
 }
 
 const PAGE_SIZE: i64 = 50;
@@ -405,8 +410,24 @@ async fn list_conversations(
         Some("me") => Assignee::Agent(&agent.0.id),
         Some(id) => Assignee::Agent(id),
     };
+    let sentiment = query
+        .sentiment
+        .as_deref()
+        .map(|name| {
+            Sentiment::ALL
+                .into_iter()
+                .find(|s| s.as_str() == name)
+                .ok_or_else(|| invalid_query(format!("unknown sentiment {name:?}")))
+        })
+        .transpose()?;
+    let now = app.clock.now().0;
     let filter = ConversationFilter {
         channel,
+        sentiment,
+        last_inbound_between: query.window_closing.unwrap_or(false).then_some((
+            now - rules::SERVICE_WINDOW_MS,
+            now - rules::SERVICE_WINDOW_MS + 2 * 3_600_000,
+        )),
         awaiting_reply: query.awaiting_reply.unwrap_or(false),
         before: query.before.as_deref().map(parse_page_cursor).transpose()?,
         status,

@@ -15,6 +15,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use resonanz_core::analysis::Sentiment;
 use resonanz_core::sla::{self, Due};
 use resonanz_core::{Channel, ConversationStatus, Direction, Timestamp};
 use resonanz_store::{Assignee, ConversationCounts, ConversationFilter, ConversationRow};
@@ -26,6 +27,8 @@ const ROWS: i64 = 50;
 const GOAL_VIEW_SCAN: i64 = 2000;
 /// A window closing sooner than this is flagged.
 const CLOSING_SOON_MS: i64 = 2 * 3_600_000;
+/// WhatsApp's customer service window.
+const HUMAN_WINDOW_MS: i64 = resonanz_core::rules::SERVICE_WINDOW_MS;
 /// How much of the newest message a row shows.
 const PREVIEW_CHARS: usize = 120;
 
@@ -52,6 +55,12 @@ pub struct InboxFilter {
     /// `urgency` (the response due first) or by time when empty.
     #[serde(default)]
     pub sort: String,
+    /// `negative`, `neutral`, `positive`: the newest message's sentiment.
+    #[serde(default)]
+    pub sentiment: String,
+    /// Only conversations whose 24-hour window closes within two hours.
+    #[serde(default, deserialize_with = "checkbox")]
+    pub closing: bool,
     pub before: Option<String>,
     /// The open conversation (highlighted in the rows partial).
     pub selected: Option<String>,
@@ -83,6 +92,9 @@ impl InboxFilter {
         if self.sort != "urgency" {
             self.sort.clear();
         }
+        if !matches!(self.sentiment.as_str(), "negative" | "neutral" | "positive") {
+            self.sentiment.clear();
+        }
         let mut parts = Vec::new();
         if self.status != "open" {
             parts.push(format!("status={}", self.status));
@@ -101,6 +113,12 @@ impl InboxFilter {
         }
         if !self.sort.is_empty() {
             parts.push(format!("sort={}", self.sort));
+        }
+        if !self.sentiment.is_empty() {
+            parts.push(format!("sentiment={}", self.sentiment));
+        }
+        if self.closing {
+            parts.push("closing=1".to_owned());
         }
         self.query = if parts.is_empty() {
             String::new()
@@ -309,6 +327,16 @@ pub async fn load_list(
             _ => Assignee::Anyone,
         },
         now: now.0,
+        sentiment: Sentiment::ALL
+            .into_iter()
+            .find(|s| s.as_str() == filter.sentiment),
+        // The window closes 24 h after the customer's last message.
+        last_inbound_between: filter.closing.then(|| {
+            (
+                now.0 - HUMAN_WINDOW_MS,
+                now.0 - HUMAN_WINDOW_MS + CLOSING_SOON_MS,
+            )
+        }),
         ..ConversationFilter::default()
     };
     // Due times follow the business calendar, which SQL does not know: the
