@@ -99,6 +99,7 @@ impl Application {
         let media = crate::media::MediaWorker::new(&self.state).spawn();
         let sender = crate::outbound::SenderWorker::new(&self.state).spawn();
         let cleaner = crate::outbound::cleanup::UploadCleaner::new(&self.state).spawn();
+        let assigner = crate::assignment::AutoAssigner::new(&self.state).spawn();
         let stopping = self.state.stopping.clone();
         let shutdown = async move {
             shutdown.await;
@@ -116,6 +117,7 @@ impl Application {
         media.stop().await;
         sender.stop().await;
         cleaner.stop().await;
+        assigner.stop().await;
         served?;
         store.close().await;
         tracing::info!("shut down cleanly");

@@ -66,6 +66,31 @@ pub struct Settings {
     /// Response-time goals in business hours (`[sla]`).
     #[serde(default)]
     pub sla: SlaSettings,
+    /// Automatic assignment (`[assignment]`).
+    #[serde(default)]
+    pub assignment: AssignmentSettings,
+}
+
+/// `[assignment]`: who takes a new conversation when nobody has.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssignmentSettings {
+    /// Assign new and reopened conversations by round robin to online agents. Default `false`.
+    pub auto: bool,
+    /// An agent who holds this many unresolved conversations gets no more. Default 20.
+    pub max_open_per_agent: i64,
+    /// How often the assigner looks for new conversations. Default 1000 ms.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for AssignmentSettings {
+    fn default() -> Self {
+        Self {
+            auto: false,
+            max_open_per_agent: 20,
+            poll_interval_ms: 1000,
+        }
+    }
 }
 
 /// `[sla]`: when the team works and how fast it answers.
@@ -282,6 +307,7 @@ impl Default for Settings {
             media: MediaSettings::default(),
             outbound: OutboundSettings::default(),
             sla: SlaSettings::default(),
+            assignment: AssignmentSettings::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod assignment;
 pub mod config;
 pub mod media;
 pub mod metrics;

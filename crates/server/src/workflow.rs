@@ -33,6 +33,8 @@ pub enum WorkflowError {
     NotYours,
     #[error("no canned reply {0}")]
     NoCanned(i64),
+    #[error("availability must be online, away or offline")]
+    BadAvailability,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -51,6 +53,9 @@ impl WorkflowError {
             WorkflowError::ReadOnly => "Ihre Rolle erlaubt nur das Lesen.".into(),
             WorkflowError::NoMessage(_) => "Diese Nachricht gibt es nicht.".into(),
             WorkflowError::NoCanned(_) => "Diesen Textbaustein gibt es nicht.".into(),
+            WorkflowError::BadAvailability => {
+                "Verfügbarkeit muss online, abwesend (away) oder offline sein.".into()
+            }
             WorkflowError::BadCanned => {
                 "Ein Textbaustein braucht einen Titel (bis 100 Zeichen) und einen Text (bis 4096).".into()
             }
@@ -291,6 +296,33 @@ pub async fn correct_sentiment(
         "correction",
         Some(&message.conversation_id),
         &detail,
+        address,
+    )
+    .await;
+    Ok(())
+}
+
+/// Online agents receive new conversations when automatic assignment is on.
+pub async fn set_availability(
+    app: &AppState,
+    agent: &AgentRow,
+    availability: &str,
+    address: &str,
+) -> Result<(), WorkflowError> {
+    if agent.role == Role::Analyst {
+        return Err(WorkflowError::ReadOnly);
+    }
+    if !matches!(availability, "online" | "away" | "offline") {
+        return Err(WorkflowError::BadAvailability);
+    }
+    app.store.set_availability(&agent.id, availability).await?;
+    accounts::audit(
+        app,
+        Some(agent),
+        None,
+        "availability",
+        None,
+        availability,
         address,
     )
     .await;

@@ -216,6 +216,11 @@ function shortcuts() {
   });
 }
 
+function availability() {
+  const pick = document.getElementById("availability");
+  pick?.addEventListener("change", () => pick.form.requestSubmit());
+}
+
 function autoFilter() {
   const form = document.getElementById("filters");
   form?.addEventListener("change", () => form.requestSubmit());
@@ -233,6 +238,7 @@ templatePicker();
 cannedReplies();
 shortcuts();
 autoFilter();
+availability();
 scrollThreadToEnd();
 // Tests (and impatient agents) can tell when the shortcuts are live.
 body.dataset.ready = "1";

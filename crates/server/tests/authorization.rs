@@ -345,6 +345,20 @@ fn cases() -> Vec<Case> {
             json!({}),
             [303, 403, 403, 303],
         ),
+        case(
+            M::POST,
+            "/api/agents/me/availability",
+            Api,
+            json!({"availability": "online"}),
+            [401, 403, 200, 200],
+        ),
+        case(
+            M::POST,
+            "/availability",
+            Web,
+            json!({"availability": "away"}),
+            [303, 403, 303, 303],
+        ),
         case(M::GET, "/", Web, none.clone(), [303, 303, 303, 303]),
         case(M::GET, "/login", Web, none.clone(), [200, 200, 200, 200]),
         case(

@@ -498,7 +498,7 @@ async fn an_agent_switches_to_english_and_the_choice_sticks_after_logging_in_aga
     );
 
     // Logging out ends the session: the inbox asks for a login again.
-    browser.click("header.top form button").await;
+    browser.click("#logout").await;
     browser
         .until("the login page", || async {
             browser.path().await == "/login"

@@ -177,26 +177,38 @@ macro_rules! workflow_sql {
                 Ok(events)
             }
 
+            /// `only_if_free`: assign only a conversation nobody has (automatic
+            /// assignment on two nodes then assigns it once); `None` if it was taken.
             pub(super) async fn assign(
                 pool: &Pool<Db>,
                 conversation_id: &str,
                 assignee: Option<&AgentSummary>,
                 from: Option<&str>,
+                only_if_free: bool,
                 actor: Actor<'_>,
-            ) -> Result<Vec<EventEnvelope>> {
+            ) -> Result<Option<Vec<EventEnvelope>>> {
                 let mut events = Vec::new();
                 let mut tx = pool.begin().await?;
-                sqlx::query(
+                let sql = if only_if_free {
                     "INSERT INTO conversation_work (conversation_id, status, snoozed_until, assignee_id, status_changed_at, updated_at) \
                      VALUES ($1, 'open', NULL, $2, $3, $3) \
                      ON CONFLICT (conversation_id) DO UPDATE SET assignee_id = excluded.assignee_id, \
-                       updated_at = excluded.updated_at",
-                )
-                .bind(conversation_id)
-                .bind(assignee.map(|a| a.id.as_str()))
-                .bind(actor.now.0)
-                .execute(&mut *tx)
-                .await?;
+                       updated_at = excluded.updated_at WHERE conversation_work.assignee_id IS NULL"
+                } else {
+                    "INSERT INTO conversation_work (conversation_id, status, snoozed_until, assignee_id, status_changed_at, updated_at) \
+                     VALUES ($1, 'open', NULL, $2, $3, $3) \
+                     ON CONFLICT (conversation_id) DO UPDATE SET assignee_id = excluded.assignee_id, \
+                       updated_at = excluded.updated_at"
+                };
+                let done = sqlx::query(sql)
+                    .bind(conversation_id)
+                    .bind(assignee.map(|a| a.id.as_str()))
+                    .bind(actor.now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
                 let detail = serde_json::json!({
                     "from": from,
                     "to": assignee.map(|a| a.id.as_str()),
@@ -205,7 +217,7 @@ macro_rules! workflow_sql {
                 record(&mut tx, conversation_id, &actor, "assignee", None, &detail).await?;
                 changed(&mut tx, conversation_id, "assignee", &actor, &mut events).await?;
                 tx.commit().await?;
-                Ok(events)
+                Ok(Some(events))
             }
 
             pub(super) async fn add_note(
@@ -398,6 +410,60 @@ macro_rules! workflow_sql {
                 .await?)
             }
 
+            pub(super) async fn set_availability(pool: &Pool<Db>, agent_id: &str, availability: &str) -> Result<bool> {
+                let done = sqlx::query("UPDATE agents SET availability = $1 WHERE id = $2")
+                    .bind(availability)
+                    .bind(agent_id)
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub(super) async fn availability(pool: &Pool<Db>, agent_id: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT availability FROM agents WHERE id = $1")
+                    .bind(agent_id)
+                    .fetch_optional(pool)
+                    .await?)
+            }
+
+            /// Online agents who may take conversations, by name, with how many
+            /// conversations they hold that are not resolved (as the team sees it at `now`).
+            pub(super) async fn online_load(pool: &Pool<Db>, now: i64) -> Result<Vec<(AgentSummary, i64)>> {
+                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT a.id, a.name, a.role, \
+                       (SELECT COUNT(*) FROM conversation_work w JOIN conversations c ON c.id = w.conversation_id \
+                        WHERE w.assignee_id = a.id AND (CASE WHEN w.status <> 'open' AND c.last_inbound_at > w.status_changed_at \
+                          THEN 'open' WHEN w.status = 'snoozed' AND w.snoozed_until <= $1 THEN 'open' ELSE w.status END) <> 'resolved') \
+                     FROM agents a WHERE a.availability = 'online' AND a.role IN ('agent', 'admin') ORDER BY a.name, a.id",
+                )
+                .bind(now)
+                .fetch_all(pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, name, role, open)| (AgentSummary { id, name, role }, open))
+                    .collect())
+            }
+
+            pub(super) async fn rotation(pool: &Pool<Db>, name: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT last_agent_id FROM assignment_rotation WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(pool)
+                    .await?)
+            }
+
+            pub(super) async fn set_rotation(pool: &Pool<Db>, name: &str, agent_id: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO assignment_rotation (name, last_agent_id) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET last_agent_id = excluded.last_agent_id",
+                )
+                .bind(name)
+                .bind(agent_id)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+
             pub(super) async fn read_notifications(
                 pool: &Pool<Db>,
                 agent_id: &str,
@@ -492,17 +558,68 @@ impl Store {
             .work_state(conversation_id, actor.now)
             .await?
             .assignee_id;
-        let events = on!(
+        let assigned = on!(
             self,
             assign,
             write,
             conversation_id,
             assignee,
             from.as_deref(),
+            false,
             actor
         )?;
-        self.bus.publish(&events);
+        if let Some(events) = assigned {
+            self.bus.publish(&events);
+        }
         Ok(())
+    }
+
+    /// Assigns a conversation nobody has yet; false if someone took it first.
+    pub async fn assign_if_free(
+        &self,
+        conversation_id: &str,
+        assignee: &AgentSummary,
+        actor: Actor<'_>,
+    ) -> Result<bool> {
+        match on!(
+            self,
+            assign,
+            write,
+            conversation_id,
+            Some(assignee),
+            None,
+            true,
+            actor
+        )? {
+            Some(events) => {
+                self.bus.publish(&events);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// `online`, `away` or `offline`; false if there is no such agent.
+    pub async fn set_availability(&self, agent_id: &str, availability: &str) -> Result<bool> {
+        on!(self, set_availability, write, agent_id, availability)
+    }
+
+    pub async fn availability(&self, agent_id: &str) -> Result<Option<String>> {
+        on!(self, availability, read, agent_id)
+    }
+
+    /// Online agents (not analysts) with the number of unresolved conversations each holds.
+    pub async fn online_load(&self, now: Timestamp) -> Result<Vec<(AgentSummary, i64)>> {
+        on!(self, online_load, write, now.0)
+    }
+
+    /// The agent a round robin named last.
+    pub async fn rotation(&self, name: &str) -> Result<Option<String>> {
+        on!(self, rotation, write, name)
+    }
+
+    pub async fn set_rotation(&self, name: &str, agent_id: &str) -> Result<()> {
+        on!(self, set_rotation, write, name, agent_id)
     }
 
     /// An internal note (never sent to the customer); each mentioned agent

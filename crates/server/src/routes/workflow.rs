@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/conversations/{id}/notes", post(add_note))
         .route("/api/conversations/{id}/activity", get(activity))
         .route("/api/agents", get(agents))
+        .route("/api/agents/me/availability", post(set_availability))
         .route("/api/notifications", get(notifications))
         .route("/api/messages/{id}/sentiment", post(correct_sentiment))
         .route("/api/corrections/sentiment", get(export_sentiment))
@@ -48,6 +49,7 @@ fn refused(err: WorkflowError) -> Problem {
         WorkflowError::BadCanned => (StatusCode::UNPROCESSABLE_ENTITY, "bad-canned-reply"),
         WorkflowError::NotYours => (StatusCode::FORBIDDEN, "forbidden"),
         WorkflowError::NoCanned(_) => (StatusCode::NOT_FOUND, "not-found"),
+        WorkflowError::BadAvailability => (StatusCode::UNPROCESSABLE_ENTITY, "bad-availability"),
         WorkflowError::Store(_) => return internal(&err),
     };
     let (en, de) = (err.message_en(), err.message_de());
@@ -356,4 +358,23 @@ async fn delete_canned(
         .await
         .map_err(refused)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct AvailabilityBody {
+    /// `online`, `away` or `offline`.
+    availability: String,
+}
+
+async fn set_availability(
+    State(app): State<AppState>,
+    agent: Agent,
+    ClientAddress(address): ClientAddress,
+    body: Result<Json<AvailabilityBody>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(bad_json)?;
+    workflow::set_availability(&app, &agent.0, &body.availability, &address)
+        .await
+        .map_err(refused)?;
+    Ok(Json(json!({"availability": body.availability})).into_response())
 }

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
             post(views::work::correct_sentiment),
         )
         .route("/notifications", get(views::notifications::page))
+        .route("/availability", post(views::settings::availability))
         .route("/settings", get(views::settings::page))
         .route("/settings/language", post(views::settings::language))
         .route("/settings/password", post(views::settings::password))

@@ -23,6 +23,8 @@ pub struct WebSession {
     pub now: i64,
     /// Notes that mention the agent and that they have not opened.
     pub unread_mentions: i64,
+    /// `online`, `away`, `offline`.
+    pub availability: String,
 }
 
 /// What the base layout needs on every page.
@@ -42,6 +44,7 @@ pub struct Chrome {
     /// Server time (ms): the page's countdowns run on it, not the browser's clock.
     pub now: i64,
     pub unread_mentions: i64,
+    pub availability: String,
 }
 
 impl Chrome {
@@ -60,6 +63,7 @@ impl Chrome {
             nav: "",
             now: 0,
             unread_mentions: 0,
+            availability: String::new(),
         }
     }
 }
@@ -119,6 +123,13 @@ impl FromRequestParts<AppState> for WebSession {
                 csrf: csrf_token(token),
                 now: app.clock.now().0,
                 unread_mentions: app.store.unread_notifications(&agent.id).await.unwrap_or(0),
+                availability: app
+                    .store
+                    .availability(&agent.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "offline".to_owned()),
                 token_hash,
                 agent,
             }),
@@ -201,6 +212,7 @@ impl WebSession {
             nav,
             now: self.now,
             unread_mentions: self.unread_mentions,
+            availability: self.availability.clone(),
             ..Chrome::anonymous(self.texts)
         }
     }

@@ -96,6 +96,38 @@ async fn refused_page(
 }
 
 #[derive(Deserialize)]
+pub struct AvailabilityForm {
+    #[serde(default)]
+    csrf: String,
+    availability: String,
+}
+
+/// `POST /availability` from the header: online agents get new conversations.
+pub async fn availability(
+    State(app): State<AppState>,
+    session: WebSession,
+    ClientAddress(address): ClientAddress,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<AvailabilityForm>,
+) -> Response {
+    if let Err(refused) = session.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    match workflow::set_availability(&app, &session.agent, &form.availability, &address).await {
+        // Back to the page the agent was on (a path on this site only).
+        Ok(()) => {
+            let back = headers
+                .get(axum::http::header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|url| url.split_once("://").map(|(_, rest)| rest))
+                .and_then(|rest| rest.find('/').map(|at| &rest[at..]));
+            Redirect::to(&crate::web::session::safe_next(back)).into_response()
+        }
+        Err(err) => workflow_refused(&app, &session, &err).await,
+    }
+}
+
+#[derive(Deserialize)]
 pub struct CannedForm {
     #[serde(default)]
     csrf: String,
