@@ -84,6 +84,27 @@ function connectLive() {
     source.addEventListener(kind, refreshAll);
   }
   source.onmessage = refreshAll;
+  // A note that names this agent: the badge counts it at once, on any page.
+  source.addEventListener("agent_mentioned", (message) => {
+    let envelope;
+    try {
+      envelope = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    if (envelope?.event?.agent_id !== body.dataset.agent) return;
+    const link = document.getElementById("mentions-link");
+    if (!link) return;
+    let badge = document.getElementById("mentions-unread");
+    if (!badge) {
+      badge = document.createElement("span");
+      badge.id = "mentions-unread";
+      badge.className = "badge";
+      badge.textContent = "0";
+      link.append(" ", badge);
+    }
+    badge.textContent = String(Number(badge.textContent) + 1);
+  });
 }
 
 function watchWindow() {

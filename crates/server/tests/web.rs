@@ -592,8 +592,30 @@ async fn agents_assign_note_with_a_mention_resolve_and_a_new_message_reopens() {
     let lead = Browser::start().await;
     lead.login(&app.base, "leitung", PASSWORD).await;
     assert_eq!(lead.text("#mentions-unread").await, "1");
+    // A second mention reaches the open page at once, without reload.
+    lead.until("the live feed", || async {
+        lead.text("#live-state").await == "live"
+    })
+    .await;
+    let (status, _) = app
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/conversations/{conversation}/notes"),
+            json!({"body": "@leitung noch eine Frage zur Kulanz"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    lead.until("the badge counts the new mention", || async {
+        lead.text("#mentions-unread").await == "2"
+    })
+    .await;
     lead.click("#mentions-link").await;
     assert!(lead.text("#mentions").await.contains("bitte Kulanz prüfen"));
+    assert!(
+        lead.text("#mentions")
+            .await
+            .contains("noch eine Frage zur Kulanz")
+    );
     lead.click("#mentions a").await;
     lead.until("the conversation", || async {
         lead.path().await == format!("/inbox/{conversation}")
@@ -641,7 +663,7 @@ async fn agents_assign_note_with_a_mention_resolve_and_a_new_message_reopens() {
         .iter()
         .map(|a| a["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["assignee", "note", "status"]);
+    assert_eq!(kinds, ["assignee", "note", "status", "note"]);
     browser.close().await;
 }
 

@@ -31,6 +31,7 @@ pub struct WebSession {
 #[derive(Clone, Debug)]
 pub struct Chrome {
     pub t: Texts,
+    pub agent_id: String,
     pub agent_name: String,
     pub role: &'static str,
     pub is_admin: bool,
@@ -52,6 +53,7 @@ impl Chrome {
     pub fn anonymous(t: Texts) -> Self {
         Self {
             t,
+            agent_id: String::new(),
             agent_name: String::new(),
             role: "",
             is_admin: false,
@@ -204,6 +206,7 @@ impl WebSession {
     pub fn chrome(&self, nav: &'static str) -> Chrome {
         Chrome {
             t: self.texts,
+            agent_id: self.agent.id.clone(),
             agent_name: self.agent.name.clone(),
             role: self.agent.role.as_str(),
             is_admin: self.agent.role == Role::Admin,
