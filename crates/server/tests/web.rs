@@ -3,40 +3,34 @@
 //! and does. The simulator's `sent()` log is what reached "Meta".
 
 mod browser;
+mod support;
 
 use browser::Browser;
 use resonanz_core::{Clock, ManualClock, SystemClock};
-use resonanz_server::config::{MetaSettings, Secret, WhatsAppAccount};
+use resonanz_server::Settings;
 use resonanz_server::outbound::auth::create_agent;
-use resonanz_server::{Application, Pipeline, Settings};
-use resonanz_sim::{
-    InboundContent, InboundRequest, SimConfig, SimHandle, Tunables, WebhookTargets,
-};
-use resonanz_store::{Role, Store, StoreOptions};
+use resonanz_sim::{InboundContent, InboundRequest, Tunables};
+use resonanz_store::Role;
 use serde_json::{Value, json};
-use std::sync::{Arc, OnceLock};
-use tokio::net::TcpListener;
+use std::sync::Arc;
+use support::{ANNA, TestApp, spawn_app_on_clock};
 
-const APP_SECRET: &str = "web-app-secret";
-const VERIFY_TOKEN: &str = "web-verify-token";
-const ACCESS_TOKEN: &str = "web-access-token";
-const ANNA: &str = "491701234567";
 const PASSWORD: &str = "Sicher-Passwort-1";
 
-fn pipeline() -> Pipeline {
-    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
-    PIPELINE.get_or_init(Pipeline::shipped).clone()
-}
-
+/// The test server (on a `ManualClock`) and the simulator, with two
+/// agents who log in with `PASSWORD`: `leitung` (admin) and `sachbearbeiterin`.
 struct WebApp {
-    base: String,
-    store: Store,
+    inner: TestApp,
     clock: Arc<ManualClock>,
-    sim: SimHandle,
-    http: reqwest::Client,
     /// API token of the admin `leitung` (for set-up through the JSON API).
     admin_token: String,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for WebApp {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.inner
+    }
 }
 
 impl WebApp {
@@ -45,66 +39,38 @@ impl WebApp {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut Settings)) -> WebApp {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = tempfile::tempdir().unwrap();
-        let sim_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sim_base = format!("http://{}", sim_listener.local_addr().unwrap());
-        let mut settings = Settings {
-            database_url: format!("sqlite://{}", dir.path().join("resonanz.db").display()),
-            listen: "127.0.0.1:0".into(),
-            meta: MetaSettings {
-                graph_base_url: sim_base,
-                app_secret: Secret::new(APP_SECRET),
-                verify_token: Secret::new(VERIFY_TOKEN),
-                whatsapp: vec![WhatsAppAccount {
-                    phone_number_id: "106540352242922".into(),
-                    display_phone_number: "4930123456789".into(),
-                    waba_id: "102290129340398".into(),
-                    access_token: Secret::new(ACCESS_TOKEN),
-                }],
-                ..MetaSettings::default()
-            },
-            ..Settings::default()
-        };
-        settings.outbound.poll_interval_ms = 20;
-        settings.media.dir = dir.path().join("media");
-        tweak(&mut settings);
         let clock = Arc::new(ManualClock::at(SystemClock.now()));
-        let store = Store::open(&settings.database_url, StoreOptions::default())
-            .await
-            .unwrap();
-        let app = Application::build_with_store(settings, pipeline(), store.clone(), clock.clone())
-            .await
-            .unwrap();
-        let base = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until(std::future::pending()));
-        let mut config = SimConfig::new(APP_SECRET, VERIFY_TOKEN, ACCESS_TOKEN);
-        config.webhook_targets = WebhookTargets {
-            whatsapp_url: Some(format!("{base}/webhooks/whatsapp")),
-            messenger_url: Some(format!("{base}/webhooks/messenger")),
-            instagram_url: Some(format!("{base}/webhooks/instagram")),
-        };
-        config.tunables = Tunables {
+        let inner = spawn_app_on_clock(
+            |settings| {
+                settings.outbound.poll_interval_ms = 20;
+                tweak(settings);
+            },
+            clock.clone(),
+        )
+        .await;
+        // Receipts a little apart, so the ticks step through sent, delivered, read.
+        inner.sim.set_tunables(Tunables {
             status_delay_ms: 300,
-            webhook_retries: 0,
-            ..Tunables::default()
-        };
-        let sim = resonanz_sim::start(config, sim_listener).await.unwrap();
+            ..inner.sim.tunables()
+        });
         let now = clock.now();
-        let (_, admin_token) = create_agent(&store, "leitung", Role::Admin, Some(PASSWORD), now)
-            .await
-            .unwrap();
-        create_agent(&store, "sachbearbeiterin", Role::Agent, Some(PASSWORD), now)
-            .await
-            .unwrap();
+        let (_, admin_token) =
+            create_agent(&inner.store, "leitung", Role::Admin, Some(PASSWORD), now)
+                .await
+                .unwrap();
+        create_agent(
+            &inner.store,
+            "sachbearbeiterin",
+            Role::Agent,
+            Some(PASSWORD),
+            now,
+        )
+        .await
+        .unwrap();
         WebApp {
-            base,
-            store,
+            inner,
             clock,
-            sim,
-            http: reqwest::Client::new(),
             admin_token,
-            _dir: dir,
         }
     }
 

@@ -69,6 +69,18 @@ pub(crate) fn internal(err: impl std::fmt::Display) -> Problem {
     )
 }
 
+/// 404 unless the conversation exists.
+pub(crate) async fn require_conversation(
+    app: &AppState,
+    id: &str,
+) -> Result<resonanz_store::ConversationInfo, Problem> {
+    app.store
+        .conversation_info(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("conversation", id))
+}
+
 pub(crate) fn not_found(what: &str, id: &str) -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,
@@ -206,15 +218,7 @@ async fn conversation_messages(
     _agent: Agent,
     Path(id): Path<String>,
 ) -> ApiResult {
-    if app
-        .store
-        .conversation_info(&id)
-        .await
-        .map_err(internal)?
-        .is_none()
-    {
-        return Err(not_found("conversation", &id));
-    }
+    super::api::require_conversation(&app, &id).await?;
     let messages = app
         .store
         .conversation_messages(&id)

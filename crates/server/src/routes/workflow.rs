@@ -151,15 +151,7 @@ async fn add_note(
 }
 
 async fn activity(State(app): State<AppState>, _agent: Agent, Path(id): Path<String>) -> ApiResult {
-    if app
-        .store
-        .conversation_info(&id)
-        .await
-        .map_err(internal)?
-        .is_none()
-    {
-        return Err(not_found("conversation", &id));
-    }
+    super::api::require_conversation(&app, &id).await?;
     let entries = app
         .store
         .conversation_activity(&id)

@@ -53,6 +53,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// `tweak` may change the settings before the server is built.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on_clock(tweak, Arc::new(SystemClock)).await
+}
+
+/// As `spawn_app_with`, with the server on `clock` (a `ManualClock` moves
+/// time without sleeping).
+pub async fn spawn_app_on_clock(
+    tweak: impl FnOnce(&mut Settings),
+    clock: Arc<dyn resonanz_core::Clock>,
+) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
     let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("sim port");
@@ -86,14 +95,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     )
     .await
     .expect("store opens");
-    let app = Application::build_with_store(
-        settings.clone(),
-        pipeline(),
-        store.clone(),
-        Arc::new(SystemClock),
-    )
-    .await
-    .expect("application builds");
+    let app = Application::build_with_store(settings.clone(), pipeline(), store.clone(), clock)
+        .await
+        .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until(std::future::pending()));
 
