@@ -76,6 +76,17 @@ fn splitmix64(n: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The nearest-rank percentile `p` (0–100) of `latencies`; NaN when empty.
+pub fn percentile(latencies: &[f64], p: f64) -> f64 {
+    if latencies.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = latencies.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 #[derive(Default)]
 struct Phase {
     ok: u64,
@@ -91,13 +102,7 @@ impl Phase {
     }
 
     fn percentile(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return f64::NAN;
-        }
-        let mut sorted = self.latencies.clone();
-        sorted.sort_by(f64::total_cmp);
-        let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-        sorted[rank.clamp(1, sorted.len()) - 1]
+        percentile(&self.latencies, p)
     }
 
     fn print(&self, name: &str) {

@@ -6,6 +6,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod agent_cmd;
 mod analysis_cmd;
 mod bench;
+mod bench_api;
 mod bench_webhooks;
 mod demo;
 mod import;
@@ -109,6 +110,8 @@ enum BenchCommand {
     Analysis(analysis_cmd::BenchAnalysisArgs),
     /// Signed webhook deliveries over HTTP: durable deliveries/s, p99 ack latency, bare-HTTP ceiling.
     Webhooks(bench_webhooks::BenchWebhooksArgs),
+    /// Agents listing (with filters) and opening conversations over a seeded store: p50/p99 per call.
+    Api(bench_api::BenchApiArgs),
     /// Bulk import of mentions into SQLite.
     Import {
         #[arg(long, default_value_t = 1_000_000)]
@@ -261,6 +264,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             bench::bench_ingest(count, concurrency.max(1), Pipeline::shipped()).await
         }
         Command::Bench(BenchCommand::Webhooks(args)) => bench_webhooks::run(args).await,
+        Command::Bench(BenchCommand::Api(args)) => bench_api::run(args).await,
         Command::Bench(BenchCommand::Import { count, batch }) => {
             bench::bench_import(count, batch.max(1), Pipeline::shipped()).await
         }
