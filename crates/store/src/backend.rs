@@ -1304,17 +1304,19 @@ macro_rules! backend_sql {
                 // The page first, then each conversation's newest message by
                 // its (conversation_id, sent_at) index: one lookup per row.
                 let mut query = sqlx::QueryBuilder::<Db>::new(
+                    // Only the page's rows reach the outer query, so the lookups
+                    // per row (waiting since, last answer) run for those alone.
                     "SELECT p.id, p.contact_id, p.display_name, p.channel, p.account, p.last_inbound_at, p.last_message_at, \
-                            m.id, m.direction, m.kind, m.body, m.sent_at, m.analysis, p.waiting_since, \
-                            p.status, p.assignee_id, p.assignee_name, p.last_outbound_at \
+                            m.id, m.direction, m.kind, m.body, m.sent_at, m.analysis, \
+                            (SELECT MIN(iw.sent_at) FROM messages iw WHERE iw.conversation_id = p.id AND iw.direction = 'in' \
+                             AND iw.sent_at > COALESCE((SELECT MAX(o.sent_at) FROM messages o \
+                                                       WHERE o.conversation_id = p.id AND o.direction = 'out'), 0)) AS waiting_since, \
+                            p.status, p.assignee_id, p.assignee_name, \
+                            (SELECT MAX(lo.sent_at) FROM messages lo WHERE lo.conversation_id = p.id AND lo.direction = 'out') \
+                             AS last_outbound_at \
                      FROM (SELECT c.id, c.contact_id, k.display_name, c.channel, c.account, c.last_inbound_at, c.last_message_at, \
                                   (SELECT x.id FROM messages x WHERE x.conversation_id = c.id \
-                                   ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) AS last_id, \
-                                  (SELECT MIN(iw.sent_at) FROM messages iw WHERE iw.conversation_id = c.id AND iw.direction = 'in' \
-                                   AND iw.sent_at > COALESCE((SELECT MAX(o.sent_at) FROM messages o \
-                                                             WHERE o.conversation_id = c.id AND o.direction = 'out'), 0)) AS waiting_since, \
-                                  (SELECT MAX(lo.sent_at) FROM messages lo WHERE lo.conversation_id = c.id AND lo.direction = 'out') \
-                                   AS last_outbound_at, ",
+                                   ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) AS last_id, ",
                 );
                 push_status(&mut query, filter.now);
                 query.push(
@@ -1361,8 +1363,12 @@ macro_rules! backend_sql {
                     query.push("AND c.channel = ").push_bind(channel.as_str()).push(" ");
                 }
                 if filter.awaiting_reply {
+                    // The row's own times rule most out cheaply (the newest message can
+                    // only be the customer's if it is also their newest); the lookup
+                    // then breaks a same-millisecond tie.
                     query
-                        .push("AND (SELECT x.direction FROM messages x WHERE x.conversation_id = c.id \
+                        .push("AND c.last_inbound_at = c.last_message_at \
+                               AND (SELECT x.direction FROM messages x WHERE x.conversation_id = c.id \
                                ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) = ")
                         .push_bind(Direction::Inbound.as_str())
                         .push(" ");

@@ -163,14 +163,16 @@ macro_rules! reads_sql {
                 agent_id: &str,
                 now: i64,
             ) -> Result<ConversationCounts> {
-                // The status as the team sees it, as in the inbox list.
+                // The status as the team sees it, as in the inbox list. "Customer
+                // waiting" reads the conversation row alone (the newest message is
+                // the customer's when it is also their newest), not one lookup per
+                // conversation; the list's filter breaks a same-millisecond tie by id.
                 let status = "(CASE WHEN w.status IS NULL THEN 'open' \
                     WHEN w.status <> 'open' AND c.last_inbound_at > w.status_changed_at THEN 'open' \
                     WHEN w.status = 'snoozed' AND w.snoozed_until <= $1 THEN 'open' ELSE w.status END)";
                 let sql = format!(
                     "SELECT COUNT(*), \
-                       COUNT(*) FILTER (WHERE (SELECT x.direction FROM messages x WHERE x.conversation_id = c.id \
-                                               ORDER BY x.sent_at DESC, x.id DESC LIMIT 1) = 'in'), \
+                       COUNT(*) FILTER (WHERE c.last_inbound_at = c.last_message_at), \
                        COUNT(*) FILTER (WHERE c.channel = 'whatsapp'), \
                        COUNT(*) FILTER (WHERE c.channel = 'messenger'), \
                        COUNT(*) FILTER (WHERE c.channel = 'instagram'), \
