@@ -28,6 +28,10 @@ pub struct BenchApiArgs {
     /// How long the agents call.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
+    /// Mean pause between an agent's calls (reading, typing), drawn evenly
+    /// from 0 to twice this; 0 calls back to back (the server's saturation).
+    #[arg(long, default_value_t = 2000)]
+    pub think_ms: u64,
     /// `sqlite` (a temporary file) or a `postgres://` URL of an empty database.
     #[arg(long, default_value = "sqlite")]
     pub database: String,
@@ -184,10 +188,15 @@ pub async fn run(args: BenchApiArgs) -> anyhow::Result<()> {
     let mut agents = Vec::new();
     for agent in 0..args.agents {
         let (client, base, token, ids) = (client.clone(), base.clone(), token.clone(), ids.clone());
+        let think_ms = args.think_ms;
         agents.push(tokio::spawn(async move {
             let mut rng = Rng(agent as u64 + 1);
             let (mut lists, mut opens, mut failed) = (Vec::new(), Vec::new(), 0_u64);
             while Instant::now() < deadline {
+                if think_ms > 0 {
+                    let pause = rng.next() % (2 * think_ms);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
                 let pick = rng.next();
                 let list = pick.is_multiple_of(2) || ids.is_empty();
                 let path = if list {
@@ -230,8 +239,9 @@ pub async fn run(args: BenchApiArgs) -> anyhow::Result<()> {
 
     let per_second = (lists.len() + opens.len()) as f64 / args.seconds.max(1) as f64;
     println!(
-        "{} agents for {} s: {} list calls (p50 {:.1} ms, p99 {:.1} ms), {} conversations opened (p50 {:.1} ms, p99 {:.1} ms), {} failed, {:.0} calls/s",
+        "{} agents (pausing {} ms on average) for {} s: {} list calls (p50 {:.1} ms, p99 {:.1} ms), {} conversations opened (p50 {:.1} ms, p99 {:.1} ms), {} failed, {:.0} calls/s",
         args.agents,
+        args.think_ms,
         args.seconds,
         lists.len(),
         percentile(&lists, 50.0),
@@ -243,10 +253,11 @@ pub async fn run(args: BenchApiArgs) -> anyhow::Result<()> {
         per_second
     );
     println!(
-        "result: conversations={} messages={} agents={} list_calls={} list_p50_ms={:.1} list_p99_ms={:.1} open_calls={} open_p50_ms={:.1} open_p99_ms={:.1} failed={} calls_per_s={:.0}",
+        "result: conversations={} messages={} agents={} think_ms={} list_calls={} list_p50_ms={:.1} list_p99_ms={:.1} open_calls={} open_p50_ms={:.1} open_p99_ms={:.1} failed={} calls_per_s={:.0}",
         counts.conversations,
         counts.messages,
         args.agents,
+        args.think_ms,
         lists.len(),
         percentile(&lists, 50.0),
         percentile(&lists, 99.0),

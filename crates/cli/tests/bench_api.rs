@@ -19,6 +19,8 @@ fn the_api_bench_ends_with_a_complete_result_line_and_no_failed_call() {
         "4",
         "--seconds",
         "1",
+        "--think-ms",
+        "5",
     ]));
     let result = out
         .lines()
