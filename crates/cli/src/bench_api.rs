@@ -238,34 +238,27 @@ pub async fn run(args: BenchApiArgs) -> anyhow::Result<()> {
     server.await??;
 
     let per_second = (lists.len() + opens.len()) as f64 / args.seconds.max(1) as f64;
+    let (list_p50, list_p99) = (percentile(&lists, 50.0), percentile(&lists, 99.0));
+    let (open_p50, open_p99) = (percentile(&opens, 50.0), percentile(&opens, 99.0));
     println!(
-        "{} agents (pausing {} ms on average) for {} s: {} list calls (p50 {:.1} ms, p99 {:.1} ms), {} conversations opened (p50 {:.1} ms, p99 {:.1} ms), {} failed, {:.0} calls/s",
+        "{} agents (pausing {} ms on average) for {} s: {} list calls (p50 {list_p50:.1} ms, p99 {list_p99:.1} ms), \
+         {} conversations opened (p50 {open_p50:.1} ms, p99 {open_p99:.1} ms), {failed} failed, {per_second:.0} calls/s",
         args.agents,
         args.think_ms,
         args.seconds,
         lists.len(),
-        percentile(&lists, 50.0),
-        percentile(&lists, 99.0),
         opens.len(),
-        percentile(&opens, 50.0),
-        percentile(&opens, 99.0),
-        failed,
-        per_second
     );
     println!(
-        "result: conversations={} messages={} agents={} think_ms={} list_calls={} list_p50_ms={:.1} list_p99_ms={:.1} open_calls={} open_p50_ms={:.1} open_p99_ms={:.1} failed={} calls_per_s={:.0}",
+        "result: conversations={} messages={} agents={} think_ms={} list_calls={} list_p50_ms={list_p50:.1} \
+         list_p99_ms={list_p99:.1} open_calls={} open_p50_ms={open_p50:.1} open_p99_ms={open_p99:.1} \
+         failed={failed} calls_per_s={per_second:.0}",
         counts.conversations,
         counts.messages,
         args.agents,
         args.think_ms,
         lists.len(),
-        percentile(&lists, 50.0),
-        percentile(&lists, 99.0),
         opens.len(),
-        percentile(&opens, 50.0),
-        percentile(&opens, 99.0),
-        failed,
-        per_second
     );
     Ok(())
 }

@@ -115,6 +115,16 @@ impl WebApp {
     }
 }
 
+/// A browser logged in as `sachbearbeiterin`, on the conversation.
+async fn agent_at(app: &WebApp, conversation: &str) -> Browser {
+    let browser = Browser::start().await;
+    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
+    browser
+        .goto(&format!("{}/inbox/{conversation}", app.base))
+        .await;
+    browser
+}
+
 fn text(body: &str) -> InboundContent {
     InboundContent::Text { text: body.into() }
 }
@@ -293,11 +303,7 @@ async fn after_the_window_closes_free_text_locks_and_an_approved_template_goes_o
         .await;
     assert_eq!(status, 201, "{body}");
 
-    let browser = Browser::start().await;
-    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
-    browser
-        .goto(&format!("{}/inbox/{conversation}", app.base))
-        .await;
+    let browser = agent_at(&app, &conversation).await;
     assert!(
         browser.exists("#reply-text").await,
         "free text inside the window"
@@ -490,11 +496,7 @@ async fn agents_assign_note_with_a_mention_resolve_and_a_new_message_reopens() {
             text("Mein Fahrrad wurde gestohlen, was nun?"),
         )
         .await;
-    let browser = Browser::start().await;
-    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
-    browser
-        .goto(&format!("{}/inbox/{conversation}", app.base))
-        .await;
+    let browser = agent_at(&app, &conversation).await;
 
     // a: assign to me; the list and the bar say so.
     browser.press("a").await;
@@ -643,11 +645,7 @@ async fn an_agent_corrects_a_sentiment_in_one_click_and_it_becomes_training_data
             text("Danke für die Erinnerung an die Frist, hätte ich fast vergessen."),
         )
         .await;
-    let browser = Browser::start().await;
-    browser.login(&app.base, "sachbearbeiterin", PASSWORD).await;
-    browser
-        .goto(&format!("{}/inbox/{conversation}", app.base))
-        .await;
+    let browser = agent_at(&app, &conversation).await;
     let message = browser.find(".message.in").await;
     let id = message.attr("data-message").await.unwrap().unwrap();
     let before = browser
